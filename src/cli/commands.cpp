@@ -1,0 +1,290 @@
+#include "cli/commands.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "model/memory_plan.h"
+#include "runtime/engine.h"
+#include "runtime/generation.h"
+#include "runtime/sampler.h"
+
+namespace jamba::cli {
+namespace {
+
+using nlohmann::json;
+
+std::unique_ptr<Engine> open_engine(const CommonOptions& common) {
+  if (common.threads > 0) omp_set_num_threads(common.threads);
+  const ops::Backend& backend = ops::backend_by_name(common.backend);
+  return std::make_unique<Engine>(Model::load(common.model_dir), backend, common.context);
+}
+
+double per_second(int64_t count, double ms) { return ms > 0 ? count * 1000.0 / ms : 0.0; }
+
+void print_json(const json& doc) { std::printf("%s\n", doc.dump().c_str()); }
+
+}  // namespace
+
+std::vector<int32_t> parse_token_list(const std::string& text, const std::string& option) {
+  std::vector<int32_t> ids;
+  size_t start = 0;
+  while (true) {
+    const size_t comma = text.find(',', start);
+    const std::string item = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const size_t position = ids.size() + 1;
+    if (item.empty()) fail(option, ": item ", position, " of '", text, "' is empty; expected comma-separated token ids");
+    if (item.find_first_not_of("0123456789") != std::string::npos)
+      fail(option, ": item ", position, " '", item, "' is not a non-negative integer token id");
+    errno = 0;
+    const unsigned long long value = std::strtoull(item.c_str(), nullptr, 10);
+    if (errno == ERANGE || value > static_cast<unsigned long long>(INT32_MAX))
+      fail(option, ": token id ", item, " is too large");
+    ids.push_back(static_cast<int32_t>(value));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return ids;
+}
+
+int run_generate(const CommonOptions& common, const GenerateOptions& options) {
+  const std::vector<int32_t> prompt = parse_token_list(options.tokens, "--tokens");
+  auto engine = open_engine(common);
+
+  GenerationOptions gen;
+  gen.max_new_tokens = options.max_new_tokens;
+  gen.sampling.temperature = options.temperature;
+  gen.sampling.top_k = options.top_k;
+  gen.sampling.top_p = options.top_p;
+  gen.sampling.seed = options.seed >= 0 ? static_cast<uint64_t>(options.seed) : std::random_device{}();
+  gen.prefill_chunk = common.prefill_chunk;
+  if (!options.ignore_eos) gen.eos_token_ids = engine->config().eos_token_ids;
+
+  const bool stream = !common.json;
+  GenerationResult result = generate(*engine, prompt, gen, [&](int32_t token) {
+    if (stream) {
+      std::printf("%d ", token);
+      std::fflush(stdout);
+    }
+  });
+  const GenerationTimings& t = result.timings;
+  const double prefill_rate = per_second(t.prompt_tokens, t.prefill_ms);
+  // The first token comes from the prefill's logits; the decode rate counts the steps after it.
+  const double decode_rate = per_second(std::max<int64_t>(t.generated_tokens - 1, 0), t.decode_ms);
+  if (common.json) {
+    json doc = {{"tokens", result.tokens},
+                {"text", nullptr},  // no tokenizer is loaded by this build: ids only
+                {"finish_reason", result.finish_reason},
+                {"seed", gen.sampling.seed},
+                {"timings",
+                 {{"prompt_tokens", t.prompt_tokens},
+                  {"prefill_ms", t.prefill_ms},
+                  {"prefill_tokens_per_s", prefill_rate},
+                  {"generated_tokens", t.generated_tokens},
+                  {"decode_ms", t.decode_ms},
+                  {"decode_tokens_per_s", decode_rate}}}};
+    print_json(doc);
+  } else {
+    std::printf("\n");
+    std::fprintf(stderr, "prefill: %" PRId64 " tokens in %.1f ms (%.1f tok/s); decode: %" PRId64
+                         " tokens in %.1f ms (%.1f tok/s); stop: %s\n",
+                 t.prompt_tokens, t.prefill_ms, prefill_rate, t.generated_tokens, t.decode_ms, decode_rate,
+                 result.finish_reason.c_str());
+  }
+  return 0;
+}
+
+int run_score(const CommonOptions& common, const ScoreOptions& options) {
+  std::vector<std::vector<int32_t>> inputs;
+  for (const std::string& list : options.token_lists) inputs.push_back(parse_token_list(list, "--tokens"));
+  auto engine = open_engine(common);
+  const int64_t V = engine->config().vocab_size;
+  if (options.top > V) fail("--top ", options.top, " is more than the vocabulary size ", V);
+  for (const auto& ids : inputs)
+    if (static_cast<int64_t>(ids.size()) > engine->max_context())
+      fail("an input has ", ids.size(), " tokens, more than the context of ", engine->max_context(), " (--ctx)");
+
+  // All inputs advance together, a chunk of each per forward: sequences of different lengths in
+  // one batch, no padding.
+  HybridCache& cache = engine->cache();
+  std::vector<SeqId> seqs;
+  for (size_t i = 0; i < inputs.size(); ++i) seqs.push_back(cache.create_sequence());
+  std::vector<std::vector<float>> logits(inputs.size());
+  const size_t chunk = common.prefill_chunk > 0 ? static_cast<size_t>(common.prefill_chunk) : SIZE_MAX;
+  for (size_t done = 0;; done += chunk) {
+    std::vector<SequenceChunk> batch;
+    std::vector<size_t> which;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (done >= inputs[i].size()) continue;
+      const size_t n = std::min(chunk, inputs[i].size() - done);
+      batch.push_back({seqs[i], std::span<const int32_t>(inputs[i]).subspan(done, n), true});
+      which.push_back(i);
+    }
+    if (batch.empty()) break;
+    auto out = engine->step(batch);
+    for (size_t b = 0; b < which.size(); ++b)
+      logits[which[b]].insert(logits[which[b]].end(), out[b].begin(), out[b].end());
+  }
+
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto& ids = inputs[i];
+    const int64_t n = static_cast<int64_t>(ids.size());
+    json next_logprobs = json::array(), argmaxes = json::array(), tops = json::array();
+    for (int64_t t = 0; t < n; ++t) {
+      const float* row = logits[i].data() + t * V;
+      for (int64_t v = 0; v < V; ++v)
+        if (!std::isfinite(row[v])) fail("the model produced a non-finite logit at position ", t, " (broken weights?)");
+      const std::vector<double> lp = log_softmax(row, V);
+      if (t + 1 < n) next_logprobs.push_back(lp[ids[t + 1]]);
+      argmaxes.push_back(argmax(row, V));
+      if (options.top > 0) {
+        std::vector<int32_t> order(V);
+        for (int64_t v = 0; v < V; ++v) order[v] = static_cast<int32_t>(v);
+        std::partial_sort(order.begin(), order.begin() + options.top, order.end(),
+                          [&](int32_t a, int32_t b) { return lp[a] > lp[b] || (lp[a] == lp[b] && a < b); });
+        json top = json::array();
+        for (int64_t j = 0; j < options.top; ++j) top.push_back({order[j], lp[order[j]]});
+        tops.push_back(top);
+      }
+    }
+    if (common.json) {
+      json doc = {{"tokens", ids}, {"next_logprobs", next_logprobs}, {"argmax", argmaxes}};
+      if (options.top > 0) doc["top"] = tops;
+      print_json(doc);
+    } else {
+      double total = 0;
+      std::printf("sequence %zu (%" PRId64 " tokens)\n  pos  token  logprob(token|prefix)  argmax-next\n", i, n);
+      for (int64_t t = 0; t < n; ++t) {
+        if (t == 0) {
+          std::printf("  %3" PRId64 "  %5d  %21s  %d\n", t, ids[t], "-", argmaxes[t].get<int>());
+        } else {
+          const double lp = next_logprobs[t - 1].get<double>();
+          total += lp;
+          std::printf("  %3" PRId64 "  %5d  %21.6f  %d\n", t, ids[t], lp, argmaxes[t].get<int>());
+        }
+      }
+      std::printf("  total logprob %.6f\n", total);
+    }
+  }
+  return 0;
+}
+
+namespace {
+
+int64_t dtype_bytes_of(const std::string& name) {
+  if (name == "f32") return 4;
+  return 2;  // bf16, f16
+}
+
+// config.json's dtype string -> our short name.
+std::string short_dtype(const std::string& torch_dtype) {
+  if (torch_dtype == "bfloat16") return "bf16";
+  if (torch_dtype == "float16") return "f16";
+  return "f32";
+}
+
+std::string human_bytes(int64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+  double value = static_cast<double>(bytes);
+  int u = 0;
+  while (value >= 1024.0 && u < 5) {
+    value /= 1024.0;
+    ++u;
+  }
+  char buf[64];
+  std::snprintf(buf, sizeof buf, u == 0 ? "%.0f %s" : "%.2f %s", value, units[u]);
+  return buf;
+}
+
+std::string human_count(int64_t n) {
+  char buf[64];
+  if (n >= 1000000000)
+    std::snprintf(buf, sizeof buf, "%.2f B", n / 1e9);
+  else if (n >= 1000000)
+    std::snprintf(buf, sizeof buf, "%.2f M", n / 1e6);
+  else if (n >= 1000)
+    std::snprintf(buf, sizeof buf, "%.2f K", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%" PRId64, n);
+  return buf;
+}
+
+}  // namespace
+
+int run_info(const CommonOptions& common, const InfoOptions& options) {
+  const ModelConfig config = load_model_config(common.model_dir);
+  const LayerPlan plan = LayerPlan::from_config(config);
+  const std::string weight_dtype = short_dtype(config.torch_dtype);
+  const std::string cache_dtype = options.cache_dtype.empty() ? weight_dtype : options.cache_dtype;
+  const int64_t context = common.context > 0 ? common.context : config.max_position_embeddings;
+  const MemoryPlan m =
+      plan_memory(config, dtype_bytes_of(weight_dtype), dtype_bytes_of(cache_dtype), context, options.batch);
+  std::string layout;
+  for (const LayerSpec& s : plan.layers) layout += s.mixer == Mixer::Attention ? (s.ffn == Ffn::MoE ? 'A' : 'a') : (s.ffn == Ffn::MoE ? 'M' : 'm');
+
+  const ParameterCounts& p = m.params;
+  if (common.json) {
+    json doc = {{"layers", config.num_hidden_layers},
+                {"attention_layers", plan.attention_layers},
+                {"mamba_layers", plan.mamba_layers},
+                {"moe_layers", plan.moe_layers},
+                {"dense_ffn_layers", config.num_hidden_layers - plan.moe_layers},
+                {"layout", layout},
+                {"parameters",
+                 {{"attention", p.attention},
+                  {"mamba", p.mamba},
+                  {"dense_ffn", p.dense_ffn},
+                  {"experts", p.experts},
+                  {"router", p.router},
+                  {"norms", p.norms},
+                  {"embeddings", p.embeddings},
+                  {"total", p.total()},
+                  {"active_per_token", p.active()}}},
+                {"weight_dtype", weight_dtype},
+                {"cache_dtype", cache_dtype},
+                {"weight_bytes", m.weight_bytes},
+                {"kv_bytes_per_token", m.kv_bytes_per_token},
+                {"state_bytes_per_sequence", m.state_bytes_per_sequence},
+                {"context", m.context},
+                {"batch", m.batch},
+                {"kv_bytes", m.kv_bytes_total},
+                {"state_bytes", m.state_bytes_total},
+                {"total_bytes", m.total_bytes}};
+    print_json(doc);
+    return 0;
+  }
+  std::printf("model: %s\n", common.model_dir.c_str());
+  std::printf("layers: %" PRId64 " (attention %" PRId64 ", Mamba %" PRId64 "; MoE FFN %" PRId64 ", dense FFN %" PRId64 ")\n",
+              config.num_hidden_layers, plan.attention_layers, plan.mamba_layers, plan.moe_layers,
+              config.num_hidden_layers - plan.moe_layers);
+  std::printf("layout: %s  (a/A attention, m/M Mamba; capital = MoE FFN)\n", layout.c_str());
+  std::printf("parameters: %s total, %s active per token (top-%" PRId64 " of %" PRId64 " experts)\n",
+              human_count(p.total()).c_str(), human_count(p.active()).c_str(), config.num_experts_per_tok,
+              config.num_experts);
+  const std::pair<const char*, int64_t> kinds[] = {{"attention", p.attention}, {"mamba", p.mamba},
+                                                   {"dense FFN", p.dense_ffn}, {"experts", p.experts},
+                                                   {"routers", p.router},      {"norms", p.norms},
+                                                   {"embeddings", p.embeddings}};
+  for (const auto& [name, count] : kinds) std::printf("  %-11s %14" PRId64 "  (%s)\n", name, count, human_count(count).c_str());
+  std::printf("weights: %s in %s\n", human_bytes(m.weight_bytes).c_str(), weight_dtype.c_str());
+  std::printf("cache (KV and conv window in %s, SSM state in f32):\n", cache_dtype.c_str());
+  std::printf("  KV per token:        %s (%" PRId64 " B, %" PRId64 " attention layers)\n",
+              human_bytes(m.kv_bytes_per_token).c_str(), m.kv_bytes_per_token, plan.attention_layers);
+  std::printf("  state per sequence:  %s (%" PRId64 " B, %" PRId64 " Mamba layers)\n",
+              human_bytes(m.state_bytes_per_sequence).c_str(), m.state_bytes_per_sequence, plan.mamba_layers);
+  std::printf("at context %" PRId64 " x batch %" PRId64 ":\n", m.context, m.batch);
+  std::printf("  weights %s + KV %s + states %s = %s\n", human_bytes(m.weight_bytes).c_str(),
+              human_bytes(m.kv_bytes_total).c_str(), human_bytes(m.state_bytes_total).c_str(),
+              human_bytes(m.total_bytes).c_str());
+  return 0;
+}
+
+}  // namespace jamba::cli
