@@ -17,7 +17,7 @@ the forwards themselves run on its CPU). Run it from the repository root:
 
     python3 tools/make_fixtures.py --out tests/fixtures
 
-Why it works the way it does (see shared/reference/hf_jamba.md, section 6):
+Why it works the way it does (see the HF Jamba reference notes, "known gotchas"):
   * float64 compute, from weights already rounded to the storage dtype, so the
     fixtures measure our engine's error rather than HF's. HF's "float64" still
     runs RMSNorm and softmax in fp32 (G4): expect ~5e-7 relative, not 1e-15.

@@ -24,7 +24,7 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& l
         break;
       case Event::key:
         if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
-          fail(label, ": duplicate key ", quoted(parsed.get<std::string>()), " in a JSON object");
+          fail(label, ": duplicate key ", in_quotes(parsed.get<std::string>()), " in a JSON object");
         break;
       default:
         break;
@@ -45,11 +45,20 @@ std::string json_error_text(const std::exception& error) {
     size_t close = text.find("] ");
     if (close != std::string::npos) text = text.substr(close + 2);
   }
-  // nlohmann already escapes control characters in the token it quotes; this keeps the
-  // one-line promise even if that ever changes.
-  for (char& c : text)
-    if (c == '\n' || c == '\r') c = ' ';
-  return text;
+  // The token nlohmann quotes ("last read: ...") may hold raw bytes of a broken file, such as
+  // ill-formed UTF-8: escape everything outside printable ASCII to keep the message one clean line.
+  static const char* hex = "0123456789abcdef";
+  std::string clean;
+  for (unsigned char c : text) {
+    if (c >= 0x20 && c < 0x7f) {
+      clean += static_cast<char>(c);
+    } else {
+      clean += "\\x";
+      clean += hex[c >> 4];
+      clean += hex[c & 15];
+    }
+  }
+  return clean;
 }
 
 std::string describe_json(const nlohmann::json& value) {
@@ -73,7 +82,7 @@ std::string describe_json(const nlohmann::json& value) {
   }
 }
 
-std::string quoted(const std::string& text, size_t max_chars) {
+std::string in_quotes(const std::string& text, size_t max_chars) {
   static const char* hex = "0123456789abcdef";
   std::string out = "'";
   size_t shown = 0;

@@ -24,7 +24,7 @@ std::string describe_json(const nlohmann::json& value);
 
 // `text` in single quotes, with control bytes escaped (\n, \x07, ...) and cut to `max_chars`:
 // names from untrusted files go into one-line error messages through this.
-std::string quoted(const std::string& text, size_t max_chars = 200);
+std::string in_quotes(const std::string& text, size_t max_chars = 200);
 
 // nlohmann's exception text without its "[json.exception.parse_error.101] " prefix.
 std::string json_error_text(const std::exception& error);

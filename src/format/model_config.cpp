@@ -169,7 +169,7 @@ ModelConfig parse_model_config(const json& doc, const std::string& label) {
   if (const json* type = f.find("model_type")) {
     if (!type->is_string()) f.wrong_type("model_type", "a string", *type);
     if (type->get<std::string>() != "jamba")
-      fail(label, ": field 'model_type' is ", quoted(type->get<std::string>(), 60),
+      fail(label, ": field 'model_type' is ", in_quotes(type->get<std::string>(), 60),
            ", expected 'jamba' (this engine runs Jamba models only)");
   }
 
@@ -181,7 +181,10 @@ ModelConfig parse_model_config(const json& doc, const std::string& label) {
   c.num_attention_heads = f.integer("num_attention_heads", c.num_attention_heads);
   // HF: the default is 8, but an explicit null means "as many as the query heads" (MHA).
   c.num_key_value_heads = f.nullable_integer("num_key_value_heads", c.num_key_value_heads, c.num_attention_heads);
-  c.head_dim = f.nullable_integer("head_dim", 0, 0);  // 0: derive below
+  // head_dim is optional (5.17 reads it when present); absent or null means hidden / heads.
+  const json* head_dim = f.find("head_dim");
+  const bool head_dim_given = head_dim && !head_dim->is_null();
+  if (head_dim_given) c.head_dim = f.as_integer("head_dim", *head_dim);
   c.hidden_act = f.string("hidden_act", c.hidden_act, false);
   c.initializer_range = f.number("initializer_range", c.initializer_range);
   c.rms_norm_eps = f.number("rms_norm_eps", c.rms_norm_eps);
@@ -253,7 +256,7 @@ ModelConfig parse_model_config(const json& doc, const std::string& label) {
   }
   check_size(label, "mamba_dt_rank", c.mamba_dt_rank);
 
-  if (c.head_dim == 0) {
+  if (!head_dim_given) {
     if (c.hidden_size % c.num_attention_heads != 0)
       fail(label, ": hidden_size ", c.hidden_size, " is not divisible by num_attention_heads ",
            c.num_attention_heads, " (and no head_dim is given)");
@@ -278,7 +281,7 @@ ModelConfig parse_model_config(const json& doc, const std::string& label) {
   // HF's ACT2FN maps "swish" to the same SiLU module.
   if (c.hidden_act == "swish") c.hidden_act = "silu";
   if (c.hidden_act != "silu")
-    fail(label, ": field 'hidden_act' is ", quoted(c.hidden_act, 60),
+    fail(label, ": field 'hidden_act' is ", in_quotes(c.hidden_act, 60),
          ": unsupported activation (only silu is supported, as in every published Jamba model)");
   if (!(c.rms_norm_eps > 0) || !std::isfinite(c.rms_norm_eps))
     fail(label, ": field 'rms_norm_eps' is ", c.rms_norm_eps, ", must be a positive number");

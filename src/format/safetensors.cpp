@@ -67,11 +67,11 @@ class HeaderReader {
     }
     if (where_ == Where::kTensor && field_ == kDtype) {
       if (!dtype_from_name(value, &entry_.dtype))
-        fail(prefix(), "unknown dtype ", quoted(value, 40),
+        fail(prefix(), "unknown dtype ", in_quotes(value, 40),
              " (expected a safetensors dtype such as F32, F16, BF16)");
       return true;
     }
-    unexpected(cat("a string ", quoted(value, 40)));
+    unexpected(cat("a string ", in_quotes(value, 40)));
   }
   bool binary(json::binary_t&) { unexpected("binary data"); }
 
@@ -129,16 +129,16 @@ class HeaderReader {
   bool key(std::string& name) {
     if (where_ == Where::kRoot) {
       if (!root_keys_.insert(name).second)
-        fail(label_, ": duplicate key ", quoted(name), " in the header");
+        fail(label_, ": duplicate key ", in_quotes(name), " in the header");
       key_ = std::move(name);
     } else if (where_ == Where::kMetadata) {
       if (out_->metadata.count(name))
-        fail(label_, ": duplicate key ", quoted(name), " in __metadata__");
+        fail(label_, ": duplicate key ", in_quotes(name), " in __metadata__");
       key_ = std::move(name);
     } else {  // kTensor: keys never occur inside arrays
       field_ = name == "dtype" ? kDtype : name == "shape" ? kShape : name == "data_offsets" ? kOffsets : 0;
       if (field_ == 0)
-        fail(prefix(), "unknown field ", quoted(name, 40), " (expected dtype, shape, data_offsets)");
+        fail(prefix(), "unknown field ", in_quotes(name, 40), " (expected dtype, shape, data_offsets)");
       if (seen_ & field_) fail(prefix(), "duplicate field '", name, "'");
       seen_ |= field_;
     }
@@ -155,7 +155,7 @@ class HeaderReader {
   static const char* field_name(unsigned field) {
     return field == kDtype ? "dtype" : field == kShape ? "shape" : "data_offsets";
   }
-  std::string prefix() const { return cat(label_, ": tensor ", quoted(entry_.name), ": "); }
+  std::string prefix() const { return cat(label_, ": tensor ", in_quotes(entry_.name), ": "); }
 
   // A JSON value where the format does not allow one: say what was expected there.
   [[noreturn]] void unexpected(const std::string& found) const {
@@ -164,10 +164,10 @@ class HeaderReader {
       case Where::kRoot:
         if (key_ == "__metadata__")
           fail(label_, ": __metadata__ must be an object of strings, found ", found);
-        fail(label_, ": tensor ", quoted(key_), ": entry must be an object with dtype, shape and ",
+        fail(label_, ": tensor ", in_quotes(key_), ": entry must be an object with dtype, shape and ",
              "data_offsets, found ", found);
       case Where::kMetadata:
-        fail(label_, ": __metadata__ value for key ", quoted(key_), " must be a string, found ", found);
+        fail(label_, ": __metadata__ value for key ", in_quotes(key_), " must be a string, found ", found);
       case Where::kTensor:
         if (field_ == kDtype) fail(prefix(), "dtype must be a string, found ", found);
         if (field_ == kShape) fail(prefix(), "shape must be an array of non-negative integers, found ", found);
@@ -193,7 +193,7 @@ class HeaderReader {
 
 // Shape, dtype size and offsets must agree, inside a data section of `data_size` bytes.
 void check_entry(const SafetensorsEntry& e, uint64_t data_size, const std::string& label) {
-  const std::string where = cat(label, ": tensor ", quoted(e.name), ": ");
+  const std::string where = cat(label, ": tensor ", in_quotes(e.name), ": ");
   // Left-to-right signed products, as TensorView::numel computes them: overflow here would be
   // undefined behaviour there.
   int64_t numel = 1;
@@ -251,7 +251,9 @@ SafetensorsHeader parse_safetensors(const std::byte* bytes, uint64_t size, const
   for (const auto& e : header.entries) check_entry(e, data_size, label);
 
   // Overlap check over non-empty spans in begin order (empty tensors own no bytes, so they may
-  // sit anywhere, even inside another tensor's span).
+  // sit anywhere, even inside another tensor's span). Gaps between tensors and unused bytes at
+  // the end are tolerated: the official reader rejects them, but they are harmless here (no read
+  // can leave the data section) and rejecting them buys no safety.
   std::sort(header.entries.begin(), header.entries.end(), [](const auto& a, const auto& b) {
     return a.begin != b.begin ? a.begin < b.begin : a.end != b.end ? a.end < b.end : a.name < b.name;
   });
@@ -259,8 +261,8 @@ SafetensorsHeader parse_safetensors(const std::byte* bytes, uint64_t size, const
   for (const auto& e : header.entries) {
     if (e.begin == e.end) continue;
     if (furthest != nullptr && e.begin < furthest->end)
-      fail(label, ": tensors ", quoted(furthest->name), " ", offsets_string(*furthest), " and ",
-           quoted(e.name), " ", offsets_string(e), " overlap in the data section");
+      fail(label, ": tensors ", in_quotes(furthest->name), " ", offsets_string(*furthest), " and ",
+           in_quotes(e.name), " ", offsets_string(e), " overlap in the data section");
     if (furthest == nullptr || e.end > furthest->end) furthest = &e;
   }
   return header;
@@ -283,11 +285,11 @@ SafetensorsIndex parse_safetensors_index(const std::string& text, const std::str
   std::set<std::string> shards;
   for (const auto& [name, shard] : map->items()) {
     if (!shard.is_string())
-      fail(label, ": weight_map entry for tensor ", quoted(name), " must be a shard file name, found ",
+      fail(label, ": weight_map entry for tensor ", in_quotes(name), " must be a shard file name, found ",
            describe_json(shard));
     const std::string& file = shard.get_ref<const std::string&>();
     if (!is_plain_file_name(file))
-      fail(label, ": weight_map puts tensor ", quoted(name), " in shard ", quoted(file),
+      fail(label, ": weight_map puts tensor ", in_quotes(name), " in shard ", in_quotes(file),
            ", which is not a plain file name inside the model directory");
     index.weight_map.emplace(name, file);
     shards.insert(file);
@@ -303,11 +305,11 @@ TensorView SafetensorsFile::view(const SafetensorsEntry& entry) const {
   // Entries come from header_, so this holds; checked anyway because a foreign entry would
   // point outside the mapping.
   if (entry.end < entry.begin || header_.data_start + entry.end > file_.size())
-    fail(path(), ": tensor ", quoted(entry.name), " does not belong to this file");
+    fail(path(), ": tensor ", in_quotes(entry.name), " does not belong to this file");
   const std::byte* data = file_.data() + header_.data_start + entry.begin;
   const size_t element = dtype_size(entry.dtype);
   if (entry.end > entry.begin && reinterpret_cast<uintptr_t>(data) % element != 0)
-    fail(path(), ": tensor ", quoted(entry.name), " data is not ", element, "-byte aligned (file offset ",
+    fail(path(), ": tensor ", in_quotes(entry.name), " data is not ", element, "-byte aligned (file offset ",
          header_.data_start + entry.begin, " for ", dtype_name(entry.dtype),
          "); re-save the file with the official safetensors writer, which aligns every tensor");
   TensorView view;
@@ -352,7 +354,7 @@ TensorStore TensorStore::open(const std::string& dir_arg) {
     if (!file_exists(path)) {
       auto named_by = std::find_if(index.weight_map.begin(), index.weight_map.end(),
                                    [&](const auto& kv) { return kv.second == shard; });
-      fail(index_path, ": shard ", quoted(shard), " (listed for tensor ", quoted(named_by->first),
+      fail(index_path, ": shard ", in_quotes(shard), " (listed for tensor ", in_quotes(named_by->first),
            ") does not exist: ", path);
     }
     store.files_.push_back(std::make_unique<SafetensorsFile>(path));
@@ -361,7 +363,7 @@ TensorStore TensorStore::open(const std::string& dir_arg) {
     for (const auto& entry : file->header().entries) {
       auto [it, inserted] = store.index_.emplace(entry.name, Location{file, &entry});
       if (!inserted)
-        fail(dir, ": tensor ", quoted(entry.name), " is present in two shards: ",
+        fail(dir, ": tensor ", in_quotes(entry.name), " is present in two shards: ",
              it->second.file->path(), " and ", path);
     }
   }
@@ -369,15 +371,15 @@ TensorStore TensorStore::open(const std::string& dir_arg) {
   for (const auto& [name, location] : store.index_) {
     auto listed = index.weight_map.find(name);
     if (listed == index.weight_map.end())
-      fail(location.file->path(), ": tensor ", quoted(name), " is not listed in the weight_map of ",
+      fail(location.file->path(), ": tensor ", in_quotes(name), " is not listed in the weight_map of ",
            index_path);
     if (listed->second != shard_of[location.file])
-      fail(index_path, ": weight_map puts tensor ", quoted(name), " in shard ", quoted(listed->second),
+      fail(index_path, ": weight_map puts tensor ", in_quotes(name), " in shard ", in_quotes(listed->second),
            " but it is in ", location.file->path());
   }
   for (const auto& [name, shard] : index.weight_map)
     if (!store.index_.count(name))
-      fail(index_path, ": weight_map puts tensor ", quoted(name), " in shard ", quoted(shard), ", but ",
+      fail(index_path, ": weight_map puts tensor ", in_quotes(name), " in shard ", in_quotes(shard), ", but ",
            join_path(dir, shard), " has no such tensor");
   return store;
 }
@@ -409,15 +411,15 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (t.name == "__metadata__" || !names.insert(t.name).second)
-      fail(path, ": cannot write tensor ", quoted(t.name), ": name is reserved or repeated");
+      fail(path, ": cannot write tensor ", in_quotes(t.name), ": name is reserved or repeated");
     int64_t numel = 1;
     for (int64_t d : t.shape)
       if (d < 0 || __builtin_mul_overflow(numel, d, &numel))
-        fail(path, ": cannot write tensor ", quoted(t.name), ": bad shape ", shape_string(t.shape));
+        fail(path, ": cannot write tensor ", in_quotes(t.name), ": bad shape ", shape_string(t.shape));
     uint64_t nbytes = 0;
     if (__builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(t.dtype), &nbytes) ||
         nbytes != t.bytes.size())
-      fail(path, ": cannot write tensor ", quoted(t.name), ": shape ", shape_string(t.shape), " x ",
+      fail(path, ": cannot write tensor ", in_quotes(t.name), ": shape ", shape_string(t.shape), " x ",
            dtype_name(t.dtype), " does not match the ", t.bytes.size(), " bytes given");
     header[t.name] = {{"dtype", dtype_name(t.dtype)},
                       {"shape", t.shape},
