@@ -2,6 +2,7 @@
 // of bad arguments and broken checkpoints that must each exit non-zero with one line on stderr
 // naming the problem (never a signal, never a hang).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <functional>
@@ -277,6 +278,13 @@ TEST_F(BrokenCheckpoint, EmptyFile) {
 TEST_F(BrokenCheckpoint, NoWeights) {
   make("mamba_only_dense_f32", [](auto&) {});
   fs::remove(dir_.file("model.safetensors"));
+  expect_score_fails("model.safetensors");
+}
+
+TEST_F(BrokenCheckpoint, FifoInsteadOfFileDoesNotHang) {
+  make("mamba_only_dense_f32", [](auto&) {});
+  fs::remove(dir_.file("model.safetensors"));
+  ASSERT_EQ(::mkfifo(dir_.file("model.safetensors").c_str(), 0600), 0);
   expect_score_fails("model.safetensors");
 }
 
