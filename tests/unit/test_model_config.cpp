@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "format/model_config.h"
+#include "support/expect_error.h"
 #include "support/test_support.h"
 
 namespace jamba {
@@ -15,25 +16,8 @@ using test::TempDir;
 
 ModelConfig parse(const std::string& text) { return parse_model_config_text(text, "config.json"); }
 
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    return message;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-jamba exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-void expect_error_contains(const std::string& message, const std::vector<std::string>& needles) {
-  for (const auto& needle : needles)
-    EXPECT_NE(message.find(needle), std::string::npos) << "message: " << message << "\nmissing: " << needle;
-}
+using test::error_of;
+using test::expect_error_contains;
 
 // Jamba-v0.1's config.json as published (remote-code keys included).
 const char* kJambaV01 = R"({

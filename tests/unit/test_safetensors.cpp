@@ -13,6 +13,7 @@
 #include "base/error.h"
 #include "base/half.h"
 #include "format/safetensors.h"
+#include "support/expect_error.h"
 #include "support/test_support.h"
 
 namespace jamba {
@@ -47,26 +48,8 @@ SafetensorsHeader parse_string(const std::string& file, const std::string& label
   return parse_safetensors(reinterpret_cast<const std::byte*>(file.data()), file.size(), label);
 }
 
-// Runs `body`, which must throw jamba::Error; returns the message after checking it is one line.
-std::string error_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const Error& e) {
-    std::string message = e.what();
-    EXPECT_EQ(message.find('\n'), std::string::npos) << message;
-    return message;
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "threw a non-jamba exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "did not throw";
-  return "";
-}
-
-void expect_error_contains(const std::string& message, const std::vector<std::string>& needles) {
-  for (const auto& needle : needles)
-    EXPECT_NE(message.find(needle), std::string::npos) << "message: " << message << "\nmissing: " << needle;
-}
+using test::error_of;
+using test::expect_error_contains;
 
 // ---------------------------------------------------------------------------------------------
 // Round trips
