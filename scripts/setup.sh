@@ -9,6 +9,7 @@ packages=(
   cmake ninja-build g++ pkg-config      # build
   nlohmann-json3-dev libcli11-dev        # JSON, command line
   libgtest-dev                           # tests
+  libpcre2-dev libicu-dev libsentencepiece-dev  # tokenizer: regexes, Unicode, tokenizer.model
   clang libclang-rt-14-dev               # libFuzzer targets (scripts/fuzz.sh)
 )
 missing=()

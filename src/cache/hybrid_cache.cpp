@@ -1,5 +1,6 @@
 #include "cache/hybrid_cache.h"
 
+#include "base/binary_io.h"
 #include "base/error.h"
 
 namespace jamba {
@@ -78,6 +79,50 @@ void HybridCache::restore(SeqId seq, const CacheSnapshot& snap) {
   for (auto& k : s.keys) k.resize(snap.length * kv_row_);
   for (auto& v : s.values) v.resize(snap.length * kv_row_);
   s.mamba = snap.mamba;
+}
+
+void HybridCache::write_snapshot(const CacheSnapshot& snapshot, std::ostream& out) const {
+  write_u64(out, static_cast<uint64_t>(snapshot.length));
+  for (const MambaState& m : snapshot.mamba) {
+    write_floats(out, m.conv);
+    write_floats(out, m.ssm);
+  }
+}
+
+CacheSnapshot HybridCache::read_snapshot(std::istream& in, const std::string& label) const {
+  CacheSnapshot snapshot;
+  snapshot.length = static_cast<int64_t>(read_u64(in, label));
+  if (snapshot.length < 0 || snapshot.length > max_tokens_)
+    fail(label, ": a saved position of ", snapshot.length, " tokens exceeds the context of ", max_tokens_);
+  snapshot.mamba.resize(mamba_layers_);
+  for (MambaState& m : snapshot.mamba) {
+    m.conv = read_floats(in, conv_floats_, label, "a conv state");
+    m.ssm = read_floats(in, ssm_floats_, label, "an SSM state");
+  }
+  return snapshot;
+}
+
+void HybridCache::write_sequence(SeqId seq, std::ostream& out) const {
+  const Sequence& s = get(seq);
+  write_snapshot({s.length, s.mamba}, out);
+  for (int64_t a = 0; a < attention_layers_; ++a) {
+    write_floats(out, s.keys[a]);
+    write_floats(out, s.values[a]);
+  }
+}
+
+SeqId HybridCache::read_sequence(std::istream& in, const std::string& label) {
+  CacheSnapshot state = read_snapshot(in, label);
+  Sequence s;
+  s.length = state.length;
+  s.mamba = std::move(state.mamba);
+  const uint64_t kv_floats = static_cast<uint64_t>(s.length * kv_row_);
+  for (int64_t a = 0; a < attention_layers_; ++a) {
+    s.keys.push_back(read_floats(in, kv_floats, label, "attention keys"));
+    s.values.push_back(read_floats(in, kv_floats, label, "attention values"));
+  }
+  sequences_.emplace(next_id_, std::move(s));
+  return next_id_++;
 }
 
 int64_t HybridCache::kv_bytes() const {

@@ -4,7 +4,10 @@
 // can be rolled back to (or a new one started from) any snapshotted position.
 #pragma once
 #include <cstdint>
+#include <istream>
 #include <map>
+#include <ostream>
+#include <string>
 #include <vector>
 
 #include "format/model_config.h"
@@ -49,6 +52,14 @@ class HybridCache {
   // Rolls seq back to a snapshot taken from it (or from the sequence it was forked from) at a
   // length <= its current length: drops later KV rows and restores the Mamba states.
   void restore(SeqId seq, const CacheSnapshot& snapshot);
+
+  // Binary image of one sequence (length, KV rows, Mamba states), for saved sessions.
+  void write_sequence(SeqId seq, std::ostream& out) const;
+  // Reads an image written by write_sequence into a new sequence. Throws Error naming `label`
+  // when the file is truncated or was made for a model of other shapes.
+  SeqId read_sequence(std::istream& in, const std::string& label);
+  void write_snapshot(const CacheSnapshot& snapshot, std::ostream& out) const;
+  CacheSnapshot read_snapshot(std::istream& in, const std::string& label) const;
 
   // Bytes held now (KV rows + Mamba states) over all sequences.
   int64_t kv_bytes() const;

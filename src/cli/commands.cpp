@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
+#include "base/mapped_file.h"
 #include "model/memory_plan.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
@@ -22,17 +23,38 @@ namespace {
 
 using nlohmann::json;
 
+double per_second(int64_t count, double ms) { return ms > 0 ? count * 1000.0 / ms : 0.0; }
+
+// Invalid UTF-8 cannot reach here from our decoders, but a JSON line must never throw.
+void print_json(const json& doc) {
+  std::printf("%s\n", doc.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+}  // namespace
+
 std::unique_ptr<Engine> open_engine(const CommonOptions& common) {
   if (common.threads > 0) omp_set_num_threads(common.threads);
   const ops::Backend& backend = ops::backend_by_name(common.backend);
   return std::make_unique<Engine>(Model::load(common.model_dir), backend, common.context);
 }
 
-double per_second(int64_t count, double ms) { return ms > 0 ? count * 1000.0 / ms : 0.0; }
-
-void print_json(const json& doc) { std::printf("%s\n", doc.dump().c_str()); }
-
-}  // namespace
+GenerationOptions generation_options(const GenerateOptions& options, const CommonOptions& common, const Engine& engine,
+                                     const Tokenizer* tokenizer) {
+  GenerationOptions gen;
+  gen.max_new_tokens = options.max_new_tokens;
+  gen.sampling.temperature = options.temperature;
+  gen.sampling.top_k = options.top_k;
+  gen.sampling.top_p = options.top_p;
+  gen.sampling.seed = options.seed >= 0 ? static_cast<uint64_t>(options.seed) : std::random_device{}();
+  gen.prefill_chunk = common.prefill_chunk;
+  if (!options.ignore_eos) {
+    gen.eos_token_ids = engine.config().eos_token_ids;
+    if (tokenizer && tokenizer->eos_id() &&
+        std::find(gen.eos_token_ids.begin(), gen.eos_token_ids.end(), *tokenizer->eos_id()) == gen.eos_token_ids.end())
+      gen.eos_token_ids.push_back(*tokenizer->eos_id());
+  }
+  return gen;
+}
 
 std::vector<int32_t> parse_token_list(const std::string& text, const std::string& option) {
   std::vector<int32_t> ids;
@@ -56,32 +78,48 @@ std::vector<int32_t> parse_token_list(const std::string& text, const std::string
 }
 
 int run_generate(const CommonOptions& common, const GenerateOptions& options) {
-  const std::vector<int32_t> prompt = parse_token_list(options.tokens, "--tokens");
+  const int prompt_sources = !options.tokens.empty() + !options.prompt.empty() + !options.prompt_file.empty();
+  if (prompt_sources != 1) fail("give the prompt once: --tokens LIST, -p TEXT or --prompt-file FILE");
+  // Text prompts need the tokenizer; so does printing text (ids are printed without one).
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::vector<int32_t> prompt;
+  if (!options.tokens.empty()) {
+    prompt = parse_token_list(options.tokens, "--tokens");
+    if (file_exists(common.model_dir + "/tokenizer.json") || file_exists(common.model_dir + "/tokenizer.model"))
+      tokenizer = Tokenizer::load(common.model_dir);
+  } else {
+    const std::string text = options.prompt_file.empty() ? options.prompt : read_text_file(options.prompt_file);
+    tokenizer = Tokenizer::load(common.model_dir);
+    prompt = tokenizer->encode(text);  // with the post-processor's BOS, as HF's tokenizer(text) gives
+  }
   auto engine = open_engine(common);
+  const GenerationOptions gen = generation_options(options, common, *engine, tokenizer.get());
 
-  GenerationOptions gen;
-  gen.max_new_tokens = options.max_new_tokens;
-  gen.sampling.temperature = options.temperature;
-  gen.sampling.top_k = options.top_k;
-  gen.sampling.top_p = options.top_p;
-  gen.sampling.seed = options.seed >= 0 ? static_cast<uint64_t>(options.seed) : std::random_device{}();
-  gen.prefill_chunk = common.prefill_chunk;
-  if (!options.ignore_eos) gen.eos_token_ids = engine->config().eos_token_ids;
-
+  // Without --json, stream: text when there is a tokenizer (only complete UTF-8), else ids.
   const bool stream = !common.json;
+  std::optional<StreamDecoder> decoder;
+  if (tokenizer) decoder.emplace(*tokenizer, true);
   GenerationResult result = generate(*engine, prompt, gen, [&](int32_t token) {
-    if (stream) {
+    if (!stream) return;
+    if (decoder) {
+      const std::string piece = decoder->push(token);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    } else {
       std::printf("%d ", token);
-      std::fflush(stdout);
     }
+    std::fflush(stdout);
   });
+  if (stream && decoder) {
+    const std::string rest = decoder->finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+  }
   const GenerationTimings& t = result.timings;
   const double prefill_rate = per_second(t.prompt_tokens, t.prefill_ms);
   // The first token comes from the prefill's logits; the decode rate counts the steps after it.
   const double decode_rate = per_second(std::max<int64_t>(t.generated_tokens - 1, 0), t.decode_ms);
   if (common.json) {
     json doc = {{"tokens", result.tokens},
-                {"text", nullptr},  // no tokenizer is loaded by this build: ids only
+                {"text", tokenizer ? json(tokenizer->decode(result.tokens, true)) : json(nullptr)},
                 {"finish_reason", result.finish_reason},
                 {"seed", gen.sampling.seed},
                 {"timings",
@@ -94,6 +132,7 @@ int run_generate(const CommonOptions& common, const GenerateOptions& options) {
     print_json(doc);
   } else {
     std::printf("\n");
+    std::fflush(stdout);
     std::fprintf(stderr, "prefill: %" PRId64 " tokens in %.1f ms (%.1f tok/s); decode: %" PRId64
                          " tokens in %.1f ms (%.1f tok/s); stop: %s\n",
                  t.prompt_tokens, t.prefill_ms, prefill_rate, t.generated_tokens, t.decode_ms, decode_rate,

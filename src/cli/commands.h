@@ -2,8 +2,14 @@
 // are thrown as jamba::Error and reported by main().
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include "format/tokenizer/tokenizer.h"
+#include "runtime/engine.h"
+#include "runtime/generation.h"
 
 namespace jamba::cli {
 
@@ -17,7 +23,9 @@ struct CommonOptions {
 };
 
 struct GenerateOptions {
-  std::string tokens;
+  std::string tokens;       // --tokens 1,2,3
+  std::string prompt;       // -p TEXT (needs the model's tokenizer)
+  std::string prompt_file;  // --prompt-file F
   int64_t max_new_tokens = 32;
   float temperature = 0.8f;
   int64_t top_k = 40;
@@ -36,9 +44,43 @@ struct InfoOptions {
   std::string cache_dtype;  // "", "f32", "bf16", "f16": "" follows the config's dtype
 };
 
+struct TokenizeOptions {
+  std::optional<std::string> prompt;  // -p TEXT
+  std::string text_file;              // --text-file F
+};
+
+struct DetokenizeOptions {
+  std::string tokens;
+  bool skip_special = false;
+};
+
+struct ChatOptions {
+  std::string system_prompt;
+  std::string template_name;  // for tokenizer_config.json files with several named templates
+  GenerateOptions sampling;   // the sampling fields and -n (tokens per reply)
+};
+
 int run_generate(const CommonOptions& common, const GenerateOptions& options);
 int run_score(const CommonOptions& common, const ScoreOptions& options);
 int run_info(const CommonOptions& common, const InfoOptions& options);
+int run_tokenize(const CommonOptions& common, const TokenizeOptions& options);
+int run_detokenize(const CommonOptions& common, const DetokenizeOptions& options);
+
+struct RenderChatOptions {
+  std::string messages_file;  // a JSON list of messages, or an object with messages/tools/documents
+  bool add_generation_prompt = false;
+  std::string template_name;
+};
+
+int run_chat(const CommonOptions& common, const ChatOptions& options);
+int run_render_chat(const CommonOptions& common, const RenderChatOptions& options);
+
+// Loads the model of common.model_dir on the chosen backend, threads and context.
+std::unique_ptr<Engine> open_engine(const CommonOptions& common);
+// Sampling and stop settings of the generate/chat flags; eos ids come from config.json,
+// generation_config.json and, when given, the tokenizer's eos token.
+GenerationOptions generation_options(const GenerateOptions& options, const CommonOptions& common, const Engine& engine,
+                                     const Tokenizer* tokenizer);
 
 // "1,2,3" -> ids. Throws Error naming the option and the bad item.
 std::vector<int32_t> parse_token_list(const std::string& text, const std::string& option);

@@ -1,5 +1,5 @@
-// `jamba`: generate, score and info. Usage errors exit 2, every other failure exits 1 with one
-// line on stderr naming what was wrong.
+// `jamba`: generate, chat, score, info, tokenize and detokenize. Usage errors exit 2, every other
+// failure exits 1 with one line on stderr naming what was wrong.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -26,6 +26,20 @@ void add_common(CLI::App* cmd, jamba::cli::CommonOptions& common, bool needs_wei
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
 }
 
+// -n and the sampling flags, shared by generate and chat.
+void add_sampling(CLI::App* cmd, jamba::cli::GenerateOptions& gen) {
+  cmd->add_option("-n,--n-predict", gen.max_new_tokens, "tokens to generate")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0f, 1e6f));
+  cmd->add_option("--top-k", gen.top_k, "keep the k most likely tokens (0: all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
+  cmd->add_option("--top-p", gen.top_p, "nucleus: keep the smallest set with this mass (1: all)")
+      ->check(CLI::Range(1e-6f, 1.0f));
+  cmd->add_option("--seed", gen.seed, "sampling seed (default: random)")
+      ->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()));
+  cmd->add_flag("--ignore-eos", gen.ignore_eos, "do not stop at end-of-sequence tokens");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -36,17 +50,27 @@ int main(int argc, char** argv) {
   jamba::cli::GenerateOptions gen;
   CLI::App* generate = app.add_subcommand("generate", "generate tokens after a prompt");
   add_common(generate, common, true);
-  generate->add_option("--tokens", gen.tokens, "prompt token ids, e.g. 1,2,3")->required();
-  generate->add_option("-n,--n-predict", gen.max_new_tokens, "tokens to generate")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  generate->add_option("--temperature", gen.temperature, "0 = greedy")->check(CLI::Range(0.0f, 1e6f));
-  generate->add_option("--top-k", gen.top_k, "keep the k most likely tokens (0: all)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40));
-  generate->add_option("--top-p", gen.top_p, "nucleus: keep the smallest set with this mass (1: all)")
-      ->check(CLI::Range(1e-6f, 1.0f));
-  generate->add_option("--seed", gen.seed, "sampling seed (default: random)")
-      ->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()));
-  generate->add_flag("--ignore-eos", gen.ignore_eos, "do not stop at end-of-sequence tokens");
+  generate->add_option("--tokens", gen.tokens, "prompt token ids, e.g. 1,2,3");
+  generate->add_option("-p,--prompt", gen.prompt, "prompt text (tokenized with the model's tokenizer)");
+  generate->add_option("--prompt-file", gen.prompt_file, "read the prompt text from a file");
+  add_sampling(generate, gen);
+
+  jamba::cli::ChatOptions chat;
+  chat.sampling.max_new_tokens = 256;
+  CLI::App* chat_cmd = app.add_subcommand("chat", "interactive multi-turn chat that keeps its cache between turns");
+  add_common(chat_cmd, common, true);
+  chat_cmd->add_option("--system", chat.system_prompt, "system message");
+  chat_cmd->add_option("--template", chat.template_name, "which named chat template (default: the model's default)");
+  add_sampling(chat_cmd, chat.sampling);
+
+  jamba::cli::RenderChatOptions render;
+  CLI::App* render_cmd = app.add_subcommand("render-chat", "render a conversation with the model's chat template");
+  render_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer files + chat template)")->required();
+  render_cmd->add_flag("--json", common.json, "print JSON: {\"text\", \"ids\"}");
+  render_cmd->add_option("--messages-file", render.messages_file, "JSON list of messages, or {messages, tools, documents, ...}")
+      ->required();
+  render_cmd->add_flag("--add-generation-prompt", render.add_generation_prompt, "end with the assistant turn's opening");
+  render_cmd->add_option("--template", render.template_name, "which named chat template");
 
   jamba::cli::ScoreOptions score;
   CLI::App* score_cmd = app.add_subcommand("score", "log-probabilities of token sequences");
@@ -67,10 +91,24 @@ int main(int argc, char** argv) {
   info_cmd->add_option("--cache-dtype", info.cache_dtype, "KV / conv-window dtype: f32, bf16, f16 (default: the model's)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
 
+  jamba::cli::TokenizeOptions tokenize;
+  CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "text -> token ids and pieces (tokenizer files only)");
+  tokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)")->required();
+  tokenize_cmd->add_flag("--json", common.json, "print JSON");
+  tokenize_cmd->add_option("-p,--prompt", tokenize.prompt, "the text");
+  tokenize_cmd->add_option("--text-file", tokenize.text_file, "read the text from a file (UTF-8)");
+
+  jamba::cli::DetokenizeOptions detokenize;
+  CLI::App* detokenize_cmd = app.add_subcommand("detokenize", "token ids -> text (tokenizer files only)");
+  detokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)")->required();
+  detokenize_cmd->add_flag("--json", common.json, "print JSON");
+  detokenize_cmd->add_option("--tokens", detokenize.tokens, "token ids, e.g. 1,2,3")->required();
+  detokenize_cmd->add_flag("--skip-special", detokenize.skip_special, "leave special tokens out of the text");
+
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
-  if (!first.empty() && first[0] != '-' && first != "generate" && first != "score" && first != "info") {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, score or info; see --help)\n", argv[1]);
+  if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -87,7 +125,11 @@ int main(int argc, char** argv) {
   try {
     if (*generate) return jamba::cli::run_generate(common, gen);
     if (*score_cmd) return jamba::cli::run_score(common, score);
+    if (*chat_cmd) return jamba::cli::run_chat(common, chat);
+    if (*render_cmd) return jamba::cli::run_render_chat(common, render);
     if (*info_cmd) return jamba::cli::run_info(common, info);
+    if (*tokenize_cmd) return jamba::cli::run_tokenize(common, tokenize);
+    if (*detokenize_cmd) return jamba::cli::run_detokenize(common, detokenize);
   } catch (const jamba::Error& e) {
     std::fprintf(stderr, "jamba: error: %s\n", e.what());
     return 1;

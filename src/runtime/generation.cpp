@@ -27,23 +27,29 @@ GenerationResult generate(Engine& engine, std::span<const int32_t> prompt, const
     fail("the prompt has ", prompt.size(), " tokens, more than the context of ", engine.max_context(),
          " (--ctx); it is not truncated");
 
-  const int64_t vocab = engine.config().vocab_size;
-  Sampler sampler(options.sampling);
-  GenerationResult result;
-  result.finish_reason = "length";
-  result.timings.prompt_tokens = static_cast<int64_t>(prompt.size());
-  if (options.max_new_tokens == 0) return result;
+  Sampler check_params(options.sampling);  // reject bad sampling settings before any work
 
   HybridCache& cache = engine.cache();
   SequenceGuard guard{cache, cache.create_sequence()};
-  const SeqId seq = guard.seq;
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<float> logits = engine.prefill(guard.seq, prompt, options.prefill_chunk, false);
+  const double prefill_ms = ms_since(start);
 
-  auto start = std::chrono::steady_clock::now();
-  std::vector<float> logits = engine.prefill(seq, prompt, options.prefill_chunk, false);
-  result.timings.prefill_ms = ms_since(start);
+  GenerationResult result = continue_generation(engine, guard.seq, std::move(logits), options, on_token);
+  result.timings.prompt_tokens = static_cast<int64_t>(prompt.size());
+  result.timings.prefill_ms = prefill_ms;
+  return result;
+}
 
-  start = std::chrono::steady_clock::now();
-  while (true) {
+GenerationResult continue_generation(Engine& engine, SeqId seq, std::vector<float> logits,
+                                     const GenerationOptions& options, const std::function<void(int32_t)>& on_token) {
+  const int64_t vocab = engine.config().vocab_size;
+  HybridCache& cache = engine.cache();
+  Sampler sampler(options.sampling);
+  GenerationResult result;
+  result.finish_reason = "length";
+  const auto start = std::chrono::steady_clock::now();
+  while (static_cast<int64_t>(result.tokens.size()) < options.max_new_tokens) {
     const int32_t token = sampler.sample(logits.data(), vocab);
     result.tokens.push_back(token);
     if (on_token) on_token(token);

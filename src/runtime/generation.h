@@ -36,4 +36,12 @@ struct GenerationResult {
 GenerationResult generate(Engine& engine, std::span<const int32_t> prompt, const GenerationOptions& options,
                           const std::function<void(int32_t)>& on_token = {});
 
+// The decode loop on a sequence whose prompt is already in the cache: samples from `logits` (the
+// last prompt token's), feeds each sampled token back, and stops at max_new_tokens, an eos or
+// the context end. The last sampled token is NOT fed to the cache (nothing needs its logits), so
+// afterwards the sequence holds the prompt plus all generated tokens but the last. Fills
+// tokens, finish_reason, generated_tokens and decode_ms.
+GenerationResult continue_generation(Engine& engine, SeqId seq, std::vector<float> logits,
+                                     const GenerationOptions& options, const std::function<void(int32_t)>& on_token = {});
+
 }  // namespace jamba
