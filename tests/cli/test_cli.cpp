@@ -153,7 +153,10 @@ TEST(CliBadInput, Arguments) {
   expect_clean_failure({"generate", "--tokens", "1,2"}, "--model");
   expect_clean_failure({"generate", "-m", m}, "--tokens");
   expect_clean_failure({"generate", "-m", m, "--tokens", "1,,2"}, "empty");
-  expect_clean_failure({"generate", "-m", m, "--tokens", ""}, "empty");
+  expect_clean_failure({"generate", "-m", m, "--tokens", ""}, "--tokens");
+  expect_clean_failure({"generate", "-m", m, "--tokens", "1", "-p", "hi"}, "once");
+  expect_clean_failure({"generate", "-m", m, "-p", "hi"}, "tokenizer");
+  expect_clean_failure({"generate", "-m", m, "--prompt-file", "/nonexistent/prompt.txt"}, "/nonexistent/prompt.txt");
   expect_clean_failure({"generate", "-m", m, "--tokens", "1,abc"}, "abc");
   expect_clean_failure({"generate", "-m", m, "--tokens", "-1"}, "-1");
   expect_clean_failure({"generate", "-m", m, "--tokens", "99999999999999999999"}, "too large");

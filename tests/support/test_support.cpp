@@ -48,12 +48,17 @@ std::vector<float> random_floats(size_t n, uint32_t seed, float scale) {
   return v;
 }
 
-CommandResult run_command(const std::vector<std::string>& argv, int timeout_seconds) {
+CommandResult run_command(const std::vector<std::string>& argv, int timeout_seconds, const std::string& input) {
+  // Standard input comes from a temporary file, so a large input cannot deadlock the pipes.
+  TempDir input_dir;
+  write_file(input_dir.file("stdin"), input);
   int out_pipe[2], err_pipe[2];
   if (::pipe(out_pipe) != 0 || ::pipe(err_pipe) != 0) throw std::runtime_error("pipe failed");
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
+    const int in_fd = ::open(input_dir.file("stdin").c_str(), O_RDONLY);
+    if (in_fd >= 0) ::dup2(in_fd, 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
     ::close(out_pipe[0]);
@@ -105,10 +110,10 @@ CommandResult run_command(const std::vector<std::string>& argv, int timeout_seco
   return result;
 }
 
-CommandResult run_jamba(const std::vector<std::string>& args, int timeout_seconds) {
+CommandResult run_jamba(const std::vector<std::string>& args, int timeout_seconds, const std::string& input) {
   std::vector<std::string> argv = {JAMBA_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
-  return run_command(argv, timeout_seconds);
+  return run_command(argv, timeout_seconds, input);
 }
 
 std::string fixtures_dir() { return JAMBA_FIXTURES_DIR; }

@@ -33,10 +33,11 @@ struct CommandResult {
   std::string out;
   std::string err;
 };
-// Runs argv (argv[0] is a path) with a timeout, capturing stdout and stderr.
-CommandResult run_command(const std::vector<std::string>& argv, int timeout_seconds = 60);
+// Runs argv (argv[0] is a path) with a timeout, capturing stdout and stderr; `input` is the
+// child's whole standard input.
+CommandResult run_command(const std::vector<std::string>& argv, int timeout_seconds = 60, const std::string& input = "");
 // Runs the jamba binary built beside the tests.
-CommandResult run_jamba(const std::vector<std::string>& args, int timeout_seconds = 60);
+CommandResult run_jamba(const std::vector<std::string>& args, int timeout_seconds = 60, const std::string& input = "");
 
 std::string fixtures_dir();
 
