@@ -44,8 +44,8 @@ void ChatSession::reset() {
   if (!system_prompt_.empty()) messages_.push_back({{"role", "system"}, {"content", system_prompt_}});
 }
 
-std::vector<int32_t> ChatSession::render_prompt() const {
-  const ordered_json context = make_chat_context(chat_template_, messages_, nullptr, nullptr, true);
+std::vector<int32_t> ChatSession::render_prompt(bool add_generation_prompt) const {
+  const ordered_json context = make_chat_context(chat_template_, messages_, nullptr, nullptr, add_generation_prompt);
   // The template writes BOS and the other special tokens itself, as apply_chat_template does.
   return tokenizer_.encode(parsed_template_.render(context), false);
 }
@@ -59,9 +59,14 @@ void ChatSession::rewind_to(size_t position) {
 ChatTurnStats ChatSession::user_turn(const std::string& text, const GenerationOptions& options,
                                      const std::function<void(const std::string&)>& on_text) {
   messages_.push_back({{"role", "user"}, {"content", text}});
-  std::vector<int32_t> prompt;
+  std::vector<int32_t> prompt, history;
   try {
-    prompt = render_prompt();
+    prompt = render_prompt(true);
+    try {
+      history = render_prompt(false);  // only for an extra checkpoint: a template may refuse it
+    } catch (const Error&) {
+      history.clear();
+    }
     if (prompt.empty()) fail(chat_template_.label, ": the chat template rendered no tokens");
     if (static_cast<int64_t>(prompt.size()) >= engine_.max_context())
       fail("the conversation has ", prompt.size(), " tokens, more than the context of ", engine_.max_context(),
@@ -83,13 +88,24 @@ ChatTurnStats ChatSession::user_turn(const std::string& text, const GenerationOp
   if (same < cached_.size()) rewind_to(same);
   stats.reused_tokens = static_cast<int64_t>(cached_.size());
 
-  const std::span<const int32_t> fresh = std::span<const int32_t>(prompt).subspan(cached_.size());
-  stats.prefilled_tokens = static_cast<int64_t>(fresh.size());
+  // Feed up to the end of the user message first (when the generation prompt only appends to
+  // it), checkpoint there, then the generation prompt, and checkpoint again.
+  std::vector<size_t> stops;
+  if (history.size() > cached_.size() && history.size() < prompt.size() &&
+      std::equal(history.begin(), history.end(), prompt.begin()))
+    stops.push_back(history.size());
+  stops.push_back(prompt.size());
+  stats.prefilled_tokens = static_cast<int64_t>(prompt.size() - cached_.size());
   const auto start = std::chrono::steady_clock::now();
-  std::vector<float> logits = engine_.prefill(seq_, fresh, options.prefill_chunk, false);
+  std::vector<float> logits;
+  for (size_t stop : stops) {
+    const size_t from = cached_.size();
+    logits = engine_.prefill(seq_, std::span<const int32_t>(prompt).subspan(from, stop - from), options.prefill_chunk,
+                             false);
+    cached_.assign(prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(stop));
+    checkpoints_.push_back(engine_.cache().snapshot(seq_));
+  }
   stats.prefill_ms = ms_since(start);
-  cached_ = prompt;
-  checkpoints_.push_back(engine_.cache().snapshot(seq_));
 
   StreamDecoder decoder(tokenizer_, true);
   const auto& eos = options.eos_token_ids;

@@ -1,9 +1,11 @@
 // A multi-turn chat that keeps its cache between turns: each turn renders the whole
 // conversation with the model's chat template, finds how much of it the cache already holds,
-// and feeds only the rest. Mamba states cannot be un-done token by token, so the session keeps a
-// state checkpoint at the end of every prompt; when the re-rendered conversation differs from
-// what the cache consumed (e.g. the template re-tokenizes the last reply), it rewinds to the
-// newest checkpoint before the difference instead of starting over.
+// and feeds only the rest. Mamba states cannot be un-done token by token, so the session keeps
+// state checkpoints; when the re-rendered conversation differs from what the cache consumed
+// (e.g. the template re-tokenizes the last reply), it rewinds to the
+// newest checkpoint before the difference instead of starting over. Checkpoints sit where each
+// user message ends and where each generation prompt ends, because templates often render a
+// finished assistant turn differently from the generation prompt that opened it (<think>).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -52,7 +54,7 @@ class ChatSession {
   int64_t cached_tokens() const { return static_cast<int64_t>(cached_.size()); }
 
  private:
-  std::vector<int32_t> render_prompt() const;
+  std::vector<int32_t> render_prompt(bool add_generation_prompt) const;
   void rewind_to(size_t position);  // to the newest checkpoint at or before position
   nlohmann::ordered_json model_fingerprint() const;
 

@@ -29,9 +29,14 @@ std::vector<TurnTiming> turn_timings(const std::string& err) {
 
 class Chat : public ::testing::Test {
  protected:
-  void SetUp() override {
-    const std::string tok = test::fixtures_dir() + "/tokenizers/llama_spm_bpe";
-    for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(tok + "/" + f, model_.file(f));
+  void SetUp() override { make_model("llama_spm_bpe"); }
+
+  // A random model whose vocabulary fits the fixture tokenizer `name` (and its chat template).
+  void make_model(const std::string& name) {
+    const std::string tok = test::fixtures_dir() + "/tokenizers/" + name;
+    for (const auto& f : fs::directory_iterator(tok))
+      if (f.path().extension() != ".jsonl" && f.path().filename() != "chat_cases.json")
+        fs::copy_file(f.path(), model_.file(f.path().filename().string()), fs::copy_options::overwrite_existing);
     const int64_t vocab = Tokenizer::load(model_.path())->id_limit();
     const nlohmann::json config = {
         {"model_type", "jamba"}, {"vocab_size", vocab}, {"hidden_size", 16}, {"intermediate_size", 16},
@@ -62,6 +67,21 @@ TEST_F(Chat, LaterTurnsPrefillOnlyNewTokens) {
     // Everything the previous turn's prompt held is reused; only the reply and the new message
     // (at most) are prefilled.
     EXPECT_GE(turns[i].reused, turns[i - 1].prompt) << r.err;
+    EXPECT_EQ(turns[i].reused + turns[i].prefilled, turns[i].prompt);
+  }
+}
+
+// The ChatML template with <think> drops earlier turns' reasoning, so the re-rendered history
+// differs from what the cache consumed: the session rewinds to the checkpoint before the last
+// reply instead of re-processing the conversation.
+TEST_F(Chat, TemplateThatRewritesHistoryRewindsToACheckpoint) {
+  make_model("added_tokens_bpe");
+  const auto r = chat("hello there\nwhat comes next?\nand after that?\n");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto turns = turn_timings(r.err);
+  ASSERT_EQ(turns.size(), 3u) << r.err;
+  for (size_t i = 1; i < turns.size(); ++i) {
+    EXPECT_GT(turns[i].reused, 0) << r.err;
     EXPECT_EQ(turns[i].reused + turns[i].prefilled, turns[i].prompt);
   }
 }
