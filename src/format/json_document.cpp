@@ -7,24 +7,25 @@
 
 namespace jamba {
 
-nlohmann::json parse_json_document(const std::string& text, const std::string& label) {
+template <typename Json>
+Json parse_strict_json(const std::string& text, const std::string& label, int max_depth) {
   // One key set per open object, innermost last. nlohmann's DOM parser is iterative, so the
   // depth cap is about what callers do with the document, not about parsing itself.
   std::vector<std::set<std::string>> open_objects;
-  auto on_event = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
-    using Event = nlohmann::json::parse_event_t;
+  auto on_event = [&](int depth, typename Json::parse_event_t event, Json& parsed) {
+    using Event = typename Json::parse_event_t;
     switch (event) {
       case Event::object_start:
       case Event::array_start:
-        if (depth >= kMaxJsonDepth) fail(label, ": JSON nested deeper than ", kMaxJsonDepth, " levels");
+        if (depth >= max_depth) fail(label, ": JSON nested deeper than ", max_depth, " levels");
         if (event == Event::object_start) open_objects.emplace_back();
         break;
       case Event::object_end:
         if (!open_objects.empty()) open_objects.pop_back();
         break;
       case Event::key:
-        if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
-          fail(label, ": duplicate key ", in_quotes(parsed.get<std::string>()), " in a JSON object");
+        if (!open_objects.empty() && !open_objects.back().insert(parsed.template get<std::string>()).second)
+          fail(label, ": duplicate key ", in_quotes(parsed.template get<std::string>()), " in a JSON object");
         break;
       default:
         break;
@@ -32,11 +33,17 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& l
     return true;
   };
   try {
-    return nlohmann::json::parse(text.begin(), text.end(), on_event, /*allow_exceptions=*/true,
-                                 /*ignore_comments=*/false);
+    return Json::parse(text.begin(), text.end(), on_event, /*allow_exceptions=*/true, /*ignore_comments=*/false);
   } catch (const nlohmann::json::exception& e) {
     fail(label, ": invalid JSON: ", json_error_text(e));
   }
+}
+
+template nlohmann::json parse_strict_json<nlohmann::json>(const std::string&, const std::string&, int);
+template nlohmann::ordered_json parse_strict_json<nlohmann::ordered_json>(const std::string&, const std::string&, int);
+
+nlohmann::json parse_json_document(const std::string& text, const std::string& label) {
+  return parse_strict_json<nlohmann::json>(text, label, kMaxJsonDepth);
 }
 
 std::string json_error_text(const std::exception& error) {

@@ -18,6 +18,11 @@ constexpr int kMaxJsonDepth = 64;
 // deeper than kMaxJsonDepth.
 nlohmann::json parse_json_document(const std::string& text, const std::string& label);
 
+// The same checks for any nlohmann document type (e.g. ordered_json, which keeps key order as
+// Python does) and nesting limit. Instantiated for nlohmann::json and nlohmann::ordered_json.
+template <typename Json>
+Json parse_strict_json(const std::string& text, const std::string& label, int max_depth);
+
 // "a string \"abc\"", "a float 2.5", "null", "an array", ... for "expected X, found Y" messages;
 // long values are cut short so a message stays one readable line.
 std::string describe_json(const nlohmann::json& value);

@@ -90,32 +90,7 @@ std::string render_chat_template(const std::string& template_source, const nlohm
 }
 
 nlohmann::ordered_json parse_ordered_json(const std::string& text, const std::string& label) {
-  std::vector<std::set<std::string>> open_objects;
-  auto on_event = [&](int depth, nlohmann::ordered_json::parse_event_t event, nlohmann::ordered_json& parsed) {
-    using Event = nlohmann::ordered_json::parse_event_t;
-    switch (event) {
-      case Event::object_start:
-      case Event::array_start:
-        if (depth >= kMaxRequestJsonDepth) fail(label, ": JSON nested deeper than ", kMaxRequestJsonDepth, " levels");
-        if (event == Event::object_start) open_objects.emplace_back();
-        break;
-      case Event::object_end:
-        if (!open_objects.empty()) open_objects.pop_back();
-        break;
-      case Event::key:
-        if (!open_objects.empty() && !open_objects.back().insert(parsed.get<std::string>()).second)
-          fail(label, ": duplicate key ", in_quotes(parsed.get<std::string>()), " in a JSON object");
-        break;
-      default:
-        break;
-    }
-    return true;
-  };
-  try {
-    return nlohmann::ordered_json::parse(text.begin(), text.end(), on_event, true, false);
-  } catch (const nlohmann::ordered_json::exception& e) {
-    fail(label, ": invalid JSON: ", json_error_text(e));
-  }
+  return parse_strict_json<nlohmann::ordered_json>(text, label, kMaxRequestJsonDepth);
 }
 
 nlohmann::ordered_json read_special_tokens(const nlohmann::ordered_json& config, const std::string& label) {

@@ -1,5 +1,7 @@
 #include "format/chat_template/unicode.h"
 
+#include "base/utf8.h"
+
 namespace jamba::chat_template {
 
 char32_t next_code_point(std::string_view text, size_t& pos) {
@@ -37,23 +39,11 @@ char32_t next_code_point(std::string_view text, size_t& pos) {
 }
 
 void append_utf8(std::string& out, char32_t c) {
-  if (c < 0x80) {
-    out += static_cast<char>(c);
-  } else if (c < 0x800) {
-    out += static_cast<char>(0xC0 | (c >> 6));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else if (c >= 0xDC80 && c <= 0xDCFF) {
+  if (c >= 0xDC80 && c <= 0xDCFF) {
     out += static_cast<char>(c - 0xDC00);  // an undecodable byte, restored
-  } else if (c < 0x10000) {
-    out += static_cast<char>(0xE0 | (c >> 12));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (c >> 18));
-    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (c & 0x3F));
+    return;
   }
+  append_utf8_code_point(out, c);
 }
 
 std::u32string to_u32(std::string_view text) {
