@@ -16,7 +16,7 @@ cxx="${CXX_FUZZ:-clang++}"
 
 cmake -S "$root" -B "$build" -G Ninja -DJAMBA_FUZZ=ON -DJAMBA_BUILD_TESTS=OFF \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_safetensors fuzz_model_config
+cmake --build "$build" --target fuzz_safetensors fuzz_model_config fuzz_tokenizer fuzz_chat_template
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/jamba-fuzz.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
@@ -26,6 +26,8 @@ trap 'rm -rf "$scratch"' EXIT
 targets=(
   "safetensors tests/fuzz/corpus/safetensors tests/fuzz/safetensors.dict 4096"
   "model_config tests/fuzz/corpus/config tests/fuzz/config.dict 4096"
+  "tokenizer tests/fuzz/corpus/tokenizer tests/fuzz/tokenizer.dict 4096"
+  "chat_template tests/fuzz/corpus/chat_template tests/fuzz/chat_template.dict 4096"
 )
 
 status=0

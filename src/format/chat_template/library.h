@@ -24,7 +24,10 @@ class Bound {
       raise(what_ + " takes at most " + std::to_string(names_.size()) + " argument(s) (" +
             std::to_string(args.positional.size()) + " given)");
     for (size_t i = 0; i < args.positional.size(); ++i) slots_[i] = args.positional[i];
-    for (auto& [key, value] : args.keyword) {
+    for (auto& entry : args.keyword) {
+      // Not a structured binding: clang 14 (the fuzz build) cannot capture one in a lambda.
+      const std::string& key = entry.first;
+      auto& value = entry.second;
       const auto it = std::find_if(names_.begin(), names_.end(), [&](const char* n) { return key == n; });
       if (it == names_.end()) raise(what_ + " got an unexpected keyword argument '" + key + "'");
       auto& slot = slots_[static_cast<size_t>(it - names_.begin())];
