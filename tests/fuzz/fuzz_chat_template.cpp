@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_utf8.h"
 #include "base/error.h"
 #include "format/chat_template/chat_template.h"
 
@@ -75,37 +76,6 @@ ordered_json full_context() {
   return jamba::make_chat_context(model, messages, tools, documents, true, extra);
 }
 
-// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 2, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 3, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 4, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n;
-  }
-  return true;
-}
 
 const bool kVerbose = std::getenv("JAMBA_FUZZ_VERBOSE") != nullptr;
 
@@ -127,7 +97,7 @@ void render(const jamba::ChatTemplate& tmpl, const ordered_json& context, const 
                  options.max_output_bytes);
     std::abort();
   }
-  if (!valid_utf8(out)) {
+  if (!jamba::fuzz::valid_utf8(out)) {
     std::fprintf(stderr, "fuzz_chat_template: render returned invalid UTF-8 (%zu bytes)\n", out.size());
     std::abort();
   }

@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_utf8.h"
 #include "base/error.h"
 #include "format/tokenizer/tokenizer.h"
 
@@ -72,38 +73,6 @@ class InputFile {
   bool unlink_path_ = false;
 };
 
-// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t n;
-    uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 2, cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 3, cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 4, cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n > s.size()) return false;
-    for (size_t k = 1; k < n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000)) return false;
-    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    i += n;
-  }
-  return true;
-}
-
 const bool kVerbose = std::getenv("JAMBA_FUZZ_VERBOSE") != nullptr;
 
 std::string show(std::string_view s) {
@@ -136,12 +105,12 @@ std::string show(const std::vector<int32_t>& ids) {
 void check_decode(const jamba::Tokenizer& tokenizer, std::string_view text, const std::vector<int32_t>& ids) {
   for (bool skip : {false, true}) {
     const std::string whole = tokenizer.decode(ids, skip);
-    if (!valid_utf8(whole)) finding("decode gave invalid UTF-8: \"" + show(whole) + "\"", text, ids);
+    if (!jamba::fuzz::valid_utf8(whole)) finding("decode gave invalid UTF-8: \"" + show(whole) + "\"", text, ids);
     jamba::StreamDecoder stream(tokenizer, skip);
     std::string streamed;
     for (int32_t id : ids) {
       const std::string piece = stream.push(id);
-      if (!valid_utf8(piece)) finding("StreamDecoder::push gave invalid UTF-8: \"" + show(piece) + "\"", text, ids);
+      if (!jamba::fuzz::valid_utf8(piece)) finding("StreamDecoder::push gave invalid UTF-8: \"" + show(piece) + "\"", text, ids);
       streamed += piece;
     }
     streamed += stream.finish();
