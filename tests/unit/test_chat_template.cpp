@@ -1061,3 +1061,23 @@ TEST(ChatTemplateLimits, RandomBytesNeverCrash) {
 
 }  // namespace
 }  // namespace jamba
+
+namespace jamba {
+namespace {
+
+// Fuzzer findings: huge numbers in format strings were signed overflow (UB) or escaped as
+// std::out_of_range; they are Python's "Too many decimal digits" error now.
+TEST(ChatTemplateLimits, HugeFormatNumbersAreErrors) {
+  for (const char* source : {R"({{ "%99999999999999999999d" % 1 }})", R"({{ "%.99999999999999999999f" % 1.5 }})",
+                             R"({{ "{:99999999999999999999}".format(1) }})",
+                             R"({{ "{:.99999999999999999999f}".format(1.5) }})",
+                             R"({{ "{99999999999999999999}".format(1) }})",
+                             R"({{ "{0[99999999999999999999]}".format([1]) }})"}) {
+    const std::string message =
+        test::error_of([&] { ChatTemplate(source, "t.jinja").render(nlohmann::ordered_json::object()); });
+    EXPECT_NE(message.find("t.jinja"), std::string::npos) << source << ": " << message;
+  }
+}
+
+}  // namespace
+}  // namespace jamba

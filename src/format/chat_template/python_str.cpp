@@ -39,6 +39,19 @@ std::string py_strip(const std::string& text, const std::optional<std::u32string
 // applies (ß -> SS, ligatures, İ -> i̇) and the titlecase digraphs (ǆ -> ǅ).
 namespace {
 
+// A run of decimal digits in a format string (width, precision, field index), read with an
+// upper bound as Python does ("Too many decimal digits in format string").
+template <typename String>
+int64_t read_format_number(const String& s, size_t& i) {
+  constexpr int64_t kMaxFormatNumber = 1'000'000'000;
+  int64_t value = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
+    value = value * 10 + (s[i++] - '0');
+    if (value > kMaxFormatNumber) raise("Too many decimal digits in format string");
+  }
+  return value;
+}
+
 void append_upper(std::string& out, char32_t c) {
   switch (c) {
     case 0x00DF: out += "SS"; return;
@@ -470,15 +483,13 @@ std::string format_with_spec(Interpreter& interpreter, const Value& value, const
     if (!align) align = '=', fill = "0";
     ++i;
   }
-  int64_t width = 0;
-  while (i < s.size() && s[i] >= '0' && s[i] <= '9') width = width * 10 + (s[i++] - '0');
+  const int64_t width = read_format_number(s, i);
   char grouping = 0;
   if (i < s.size() && (s[i] == ',' || s[i] == '_')) grouping = static_cast<char>(s[i++]);
   int precision = -1;
   if (i < s.size() && s[i] == '.') {
     ++i;
-    precision = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') precision = precision * 10 + static_cast<int>(s[i++] - '0');
+    precision = static_cast<int>(read_format_number(s, i));
   }
   char type = 0;
   if (i < s.size()) type = static_cast<char>(s[i++]);
@@ -615,7 +626,8 @@ std::string py_str_format(Interpreter& interpreter, const std::string& format, C
     } else if (std::all_of(head.begin(), head.end(), [](char d) { return std::isdigit(static_cast<unsigned char>(d)); })) {
       if (used_auto) raise("cannot switch from automatic field numbering to manual field specification");
       used_manual = true;
-      const size_t index = std::stoul(head);
+      size_t digits_end = 0;
+      const size_t index = static_cast<size_t>(read_format_number(head, digits_end));
       if (index >= args.positional.size()) raise("Replacement index " + head + " out of range for positional args tuple");
       value = args.positional[index];
     } else {
@@ -634,7 +646,8 @@ std::string py_str_format(Interpreter& interpreter, const std::string& format, C
         if (close_bracket == std::string::npos) raise("Missing ']' in format string");
         const std::string key = field.substr(name_end + 1, close_bracket - name_end - 1);
         const bool numeric = !key.empty() && std::all_of(key.begin(), key.end(), [](char d) { return std::isdigit(static_cast<unsigned char>(d)); });
-        value = interpreter.getitem(value, numeric ? Value::integer(std::stoll(key)) : Value::string(key));
+        size_t digits_end = 0;
+        value = interpreter.getitem(value, numeric ? Value::integer(read_format_number(key, digits_end)) : Value::string(key));
         name_end = close_bracket + 1;
       }
     }
@@ -875,7 +888,7 @@ std::string py_percent_format(Interpreter& interpreter, const std::string& forma
       width = take().as_int();
       ++i;
     } else {
-      while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) width = std::max<int64_t>(width, 0) * 10 + (format[i++] - '0');
+      if (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) width = read_format_number(format, i);
     }
     if (i < format.size() && format[i] == '.') {
       ++i;
@@ -884,7 +897,7 @@ std::string py_percent_format(Interpreter& interpreter, const std::string& forma
         precision = take().as_int();
         ++i;
       } else {
-        while (i < format.size() && std::isdigit(static_cast<unsigned char>(format[i]))) precision = precision * 10 + (format[i++] - '0');
+        precision = read_format_number(format, i);
       }
     }
     while (i < format.size() && std::strchr("hlL", format[i])) ++i;

@@ -123,20 +123,23 @@ void HfTokenizer::read_truncation(const JsonView& j) {
   truncation_ = t;
 }
 
+// Padding lengths above this are refused: every encode would allocate that many ids.
+constexpr uint64_t kMaxPaddingLength = uint64_t{1} << 20;
+
 void HfTokenizer::read_padding(const JsonView& j) {
   Padding p;
   JsonView strategy = j.at("strategy");
   if (strategy.is_string()) {
     if (strategy.str() != "BatchLongest") strategy.error("must be \"BatchLongest\" or {\"Fixed\": n}");
   } else if (strategy.is_object() && strategy.has("Fixed")) {
-    p.fixed = strategy.at("Fixed").uint(1u << 31);
+    p.fixed = strategy.at("Fixed").uint(kMaxPaddingLength);
   } else {
     strategy.expected("\"BatchLongest\" or {\"Fixed\": n}");
   }
   std::string dir = j.str("direction");
   if (dir != "Left" && dir != "Right") j.at("direction").error("must be Left or Right, found ", in_quotes(dir, 40));
   p.left = dir == "Left";
-  if (auto m = j.find("pad_to_multiple_of")) p.multiple = m->uint(1u << 31);
+  if (auto m = j.find("pad_to_multiple_of")) p.multiple = m->uint(kMaxPaddingLength);
   p.pad_id = static_cast<int32_t>(j.at("pad_id").uint(0x7FFFFFFF));
   j.at("pad_type_id").uint();
   p.pad_token = j.str("pad_token");
