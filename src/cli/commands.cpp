@@ -99,6 +99,15 @@ int run_generate(const CommonOptions& common, const GenerateOptions& options) {
   const bool stream = !common.json;
   std::optional<StreamDecoder> decoder;
   if (tokenizer) decoder.emplace(*tokenizer, true);
+  if (stream && decoder && options.display_prompt) {
+    // Echo the prompt as its tokens decode (as llama.cpp does), through the same decoder, so
+    // the continuation's first piece joins it as the full decode would (spaces, byte runs).
+    for (int32_t id : prompt) {
+      const std::string piece = decoder->push(id);
+      std::fwrite(piece.data(), 1, piece.size(), stdout);
+    }
+    std::fflush(stdout);
+  }
   GenerationResult result = generate(*engine, prompt, gen, [&](int32_t token) {
     if (!stream) return;
     if (decoder) {

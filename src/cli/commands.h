@@ -32,6 +32,7 @@ struct GenerateOptions {
   float top_p = 0.95f;
   int64_t seed = -1;  // -1: random
   bool ignore_eos = false;
+  bool display_prompt = true;  // generate: print the prompt's text before the continuation
 };
 
 struct ScoreOptions {

@@ -9,13 +9,16 @@
 
 #include "base/error.h"
 #include "cli/commands.h"
+#include "cli/default_model.h"
 
 namespace {
 
+constexpr const char* kDefaultModelHelp = "; default: $JAMBA_MODEL, else the demo model models/jamba-demo";
+
 void add_common(CLI::App* cmd, jamba::cli::CommonOptions& common, bool needs_weights) {
   cmd->add_option("-m,--model", common.model_dir,
-                  needs_weights ? "model directory (config.json + safetensors)" : "model directory (config.json)")
-      ->required();
+                  std::string(needs_weights ? "model directory (config.json + safetensors)" : "model directory (config.json)") +
+                      kDefaultModelHelp);
   cmd->add_flag("--json", common.json, "print JSON");
   if (!needs_weights) return;
   cmd->add_option("-t,--threads", common.threads, "threads (default: all cores)")->check(CLI::Range(0, 4096));
@@ -54,6 +57,7 @@ int main(int argc, char** argv) {
   generate->add_option("-p,--prompt", gen.prompt, "prompt text (tokenized with the model's tokenizer)");
   generate->add_option("--prompt-file", gen.prompt_file, "read the prompt text from a file");
   add_sampling(generate, gen);
+  generate->add_flag("!--no-display-prompt", gen.display_prompt, "print only the continuation, not the prompt first");
 
   jamba::cli::ChatOptions chat;
   chat.sampling.max_new_tokens = 256;
@@ -65,7 +69,7 @@ int main(int argc, char** argv) {
 
   jamba::cli::RenderChatOptions render;
   CLI::App* render_cmd = app.add_subcommand("render-chat", "render a conversation with the model's chat template");
-  render_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer files + chat template)")->required();
+  render_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer files + chat template)" + std::string(kDefaultModelHelp));
   render_cmd->add_flag("--json", common.json, "print JSON: {\"text\", \"ids\"}");
   render_cmd->add_option("--messages-file", render.messages_file, "JSON list of messages, or {messages, tools, documents, ...}")
       ->required();
@@ -93,14 +97,14 @@ int main(int argc, char** argv) {
 
   jamba::cli::TokenizeOptions tokenize;
   CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "text -> token ids and pieces (tokenizer files only)");
-  tokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)")->required();
+  tokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)" + std::string(kDefaultModelHelp));
   tokenize_cmd->add_flag("--json", common.json, "print JSON");
   tokenize_cmd->add_option("-p,--prompt", tokenize.prompt, "the text");
   tokenize_cmd->add_option("--text-file", tokenize.text_file, "read the text from a file (UTF-8)");
 
   jamba::cli::DetokenizeOptions detokenize;
   CLI::App* detokenize_cmd = app.add_subcommand("detokenize", "token ids -> text (tokenizer files only)");
-  detokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)")->required();
+  detokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)" + std::string(kDefaultModelHelp));
   detokenize_cmd->add_flag("--json", common.json, "print JSON");
   detokenize_cmd->add_option("--tokens", detokenize.tokens, "token ids, e.g. 1,2,3")->required();
   detokenize_cmd->add_flag("--skip-special", detokenize.skip_special, "leave special tokens out of the text");
@@ -123,6 +127,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (common.model_dir.empty()) common.model_dir = jamba::cli::default_model_dir();
     if (*generate) return jamba::cli::run_generate(common, gen);
     if (*score_cmd) return jamba::cli::run_score(common, score);
     if (*chat_cmd) return jamba::cli::run_chat(common, chat);

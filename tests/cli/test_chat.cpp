@@ -144,7 +144,14 @@ TEST_F(Chat, GenerateFromTextPrintsText) {
   const auto streamed = test::run_jamba({"generate", "-m", model_.path(), "--prompt-file", work_.file("prompt.txt"), "-n",
                                          "5", "--temperature", "0", "--ignore-eos"});
   ASSERT_EQ(streamed.exit_code, 0) << streamed.err;
-  EXPECT_EQ(streamed.out, doc["text"].get<std::string>() + "\n");
+  std::vector<int32_t> all = tokenizer->encode("Hello world");
+  all.insert(all.end(), generated.begin(), generated.end());
+  EXPECT_EQ(streamed.out, tokenizer->decode(all, true) + "\n");  // the prompt, then the continuation
+
+  const auto bare = test::run_jamba({"generate", "-m", model_.path(), "--prompt-file", work_.file("prompt.txt"), "-n",
+                                     "5", "--temperature", "0", "--ignore-eos", "--no-display-prompt"});
+  ASSERT_EQ(bare.exit_code, 0) << bare.err;
+  EXPECT_EQ(bare.out, doc["text"].get<std::string>() + "\n");
 }
 
 // `jamba render-chat` reproduces HF apply_chat_template (text and ids) for every fixture
