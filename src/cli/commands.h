@@ -55,6 +55,11 @@ struct DetokenizeOptions {
   bool skip_special = false;
 };
 
+struct PerplexityOptions {
+  std::string text_file;  // --text-file F (UTF-8)
+  int64_t window = 0;     // --window N: 0 = the whole text as one sequence, else windows of N >= 2 tokens
+};
+
 struct ChatOptions {
   std::string system_prompt;
   std::string template_name;  // for tokenizer_config.json files with several named templates
@@ -66,6 +71,9 @@ int run_score(const CommonOptions& common, const ScoreOptions& options);
 int run_info(const CommonOptions& common, const InfoOptions& options);
 int run_tokenize(const CommonOptions& common, const TokenizeOptions& options);
 int run_detokenize(const CommonOptions& common, const DetokenizeOptions& options);
+int run_perplexity(const CommonOptions& common, const PerplexityOptions& options);
+// The definition of what `jamba perplexity` computes, for its --help.
+extern const char* const kPerplexityHelp;
 
 struct RenderChatOptions {
   std::string messages_file;  // a JSON list of messages, or an object with messages/tools/documents

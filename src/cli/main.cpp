@@ -1,7 +1,8 @@
-// `jamba`: generate, chat, score, info, tokenize and detokenize. Usage errors exit 2, every other
-// failure exits 1 with one line on stderr naming what was wrong.
+// `jamba`: generate, chat, score, perplexity, info, tokenize and detokenize. Usage errors exit 2,
+// every other failure exits 1 with one line on stderr naming what was wrong.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <string>
 #include <exception>
@@ -42,6 +43,19 @@ void add_sampling(CLI::App* cmd, jamba::cli::GenerateOptions& gen) {
       ->check(CLI::Range(int64_t{-1}, std::numeric_limits<int64_t>::max()));
   cmd->add_flag("--ignore-eos", gen.ignore_eos, "do not stop at end-of-sequence tokens");
 }
+
+// --window: 0 (off) or a window of at least 2 tokens (one token has nothing to be scored from).
+const CLI::Validator kWindowSize(
+    [](std::string& value) -> std::string {
+      int64_t n = 0;
+      const char* end = value.data() + value.size();
+      const auto parsed = std::from_chars(value.data(), end, n);
+      if (parsed.ec != std::errc() || parsed.ptr != end) return "'" + value + "' is not a token count";
+      if (n < 0 || n == 1) return "must be 0 (the whole text as one sequence) or at least 2 tokens, got " + value;
+      if (n > (int64_t{1} << 40)) return value + " tokens is too large";
+      return "";
+    },
+    "0|N>=2");
 
 }  // namespace
 
@@ -86,6 +100,16 @@ int main(int argc, char** argv) {
   score_cmd->add_option("--top", score.top, "also list the K most likely next tokens at each position")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 31));
 
+  jamba::cli::PerplexityOptions perplexity;
+  CLI::App* perplexity_cmd =
+      app.add_subcommand("perplexity", "perplexity and bits per byte of a text file under the model");
+  add_common(perplexity_cmd, common, true);
+  perplexity_cmd->add_option("--text-file", perplexity.text_file, "the text to score (UTF-8)")->required();
+  perplexity_cmd->add_option("--window", perplexity.window,
+                             "0: the whole text as one sequence; N >= 2: independent windows of N tokens")
+      ->check(kWindowSize);
+  perplexity_cmd->footer(jamba::cli::kPerplexityHelp);
+
   jamba::cli::InfoOptions info;
   CLI::App* info_cmd = app.add_subcommand("info", "layer layout, parameters and memory plan");
   add_common(info_cmd, common, false);
@@ -112,7 +136,7 @@ int main(int argc, char** argv) {
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -130,6 +154,7 @@ int main(int argc, char** argv) {
     if (common.model_dir.empty()) common.model_dir = jamba::cli::default_model_dir();
     if (*generate) return jamba::cli::run_generate(common, gen);
     if (*score_cmd) return jamba::cli::run_score(common, score);
+    if (*perplexity_cmd) return jamba::cli::run_perplexity(common, perplexity);
     if (*chat_cmd) return jamba::cli::run_chat(common, chat);
     if (*render_cmd) return jamba::cli::run_render_chat(common, render);
     if (*info_cmd) return jamba::cli::run_info(common, info);
