@@ -8,11 +8,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "format/safetensors.h"
 #include "model/memory_plan.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
@@ -270,11 +272,32 @@ std::string human_count(int64_t n) {
 int run_info(const CommonOptions& common, const InfoOptions& options) {
   const ModelConfig config = load_model_config(common.model_dir);
   const LayerPlan plan = LayerPlan::from_config(config);
-  const std::string weight_dtype = short_dtype(config.torch_dtype);
+  // The config's dtype is the compute dtype; what the weights take is what the files hold, so
+  // with safetensors present the stored dtype (when all share one) and bytes are reported.
+  std::string weight_dtype = short_dtype(config.torch_dtype);
+  std::optional<int64_t> stored_bytes;
+  if (TensorStore::has_weights(common.model_dir)) {
+    const TensorStore store = TensorStore::open(common.model_dir);
+    std::set<DType> dtypes;
+    int64_t bytes = 0;
+    for (const std::string& name : store.names()) {
+      const TensorView t = store.get(name);
+      dtypes.insert(t.dtype);
+      bytes += t.numel() * static_cast<int64_t>(dtype_size(t.dtype));
+    }
+    stored_bytes = bytes;
+    if (dtypes.size() == 1) {
+      const DType d = *dtypes.begin();
+      weight_dtype = d == DType::BF16 ? "bf16" : d == DType::F16 ? "f16" : "f32";
+    }
+  }
   const std::string cache_dtype = options.cache_dtype.empty() ? weight_dtype : options.cache_dtype;
   const int64_t context = common.context > 0 ? common.context : config.max_position_embeddings;
-  const MemoryPlan m =
-      plan_memory(config, dtype_bytes_of(weight_dtype), dtype_bytes_of(cache_dtype), context, options.batch);
+  MemoryPlan m = plan_memory(config, dtype_bytes_of(weight_dtype), dtype_bytes_of(cache_dtype), context, options.batch);
+  if (stored_bytes) {
+    m.total_bytes += *stored_bytes - m.weight_bytes;
+    m.weight_bytes = *stored_bytes;
+  }
   std::string layout;
   for (const LayerSpec& s : plan.layers) layout += s.mixer == Mixer::Attention ? (s.ffn == Ffn::MoE ? 'A' : 'a') : (s.ffn == Ffn::MoE ? 'M' : 'm');
 

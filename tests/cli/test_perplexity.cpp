@@ -277,7 +277,6 @@ TEST_F(Perplexity, BadInputs) {
     expect_error(2, {"perplexity", "-m", m, "--text-file", text_file(), "--window", window}, {"--window"});
   expect_error(2, {"perplexity", "-m", m, "--text-file", text_file(), "--bogus"}, {"--bogus"});
   expect_error(2, {"perplexity", "-m", m}, {"--text-file"});
-  expect_error(2, {"perplexity", "--text-file", text_file()}, {"--model"});
   // Everything else: exit 1, naming the problem.
   expect_error(1, {"perplexity", "-m", dirs_->no_tokenizer.path(), "--text-file", text_file()},
                {"no tokenizer.json or tokenizer.model"});

@@ -383,14 +383,18 @@ def router_aux(model, outp, cfg):
 
 
 def cmd_ppl(args):
-    """HF's perplexity of each text file, the definition `jamba perplexity` uses: the tokenizer's
-    ids with BOS, one sequence, every token after the first scored. fp32 and bf16 compute."""
+    """HF's reference numbers for the shipped model: the perplexity of each text file as
+    `jamba perplexity` defines it (the tokenizer's ids with BOS, one sequence, every token after
+    the first scored) in fp32, bf16 and the dtype from_pretrained picks by default; and greedy
+    continuations of --prompt texts in fp32 (full forwards, no cache: see hf_jamba.md G1)."""
     from transformers import AutoTokenizer, JambaForCausalLM
 
     tok = AutoTokenizer.from_pretrained(args.model)
-    rows = []
-    for dtype in (torch.float32, torch.bfloat16):
-        model = JambaForCausalLM.from_pretrained(args.model, dtype=dtype).cuda().eval()
+    rows, greedy = [], []
+    for dtype in (torch.float32, torch.bfloat16, None):
+        kw = {} if dtype is None else {"dtype": dtype}
+        model = JambaForCausalLM.from_pretrained(args.model, **kw).cuda().eval()
+        label = "default:" + str(model.dtype).replace("torch.", "") if dtype is None else str(dtype).replace("torch.", "")
         for f in args.text_file:
             text = Path(f).read_text(encoding="utf-8")
             ids = tok(text)["input_ids"]
@@ -400,12 +404,25 @@ def cmd_ppl(args):
             lp = torch.log_softmax(logits[0, :-1].double(), -1)
             nll = -lp.gather(1, x[0, 1:, None])[:, 0].sum().item()
             n = len(ids) - 1
-            rows.append({"file": Path(f).name, "dtype": str(dtype).replace("torch.", ""), "tokens": n,
+            rows.append({"file": Path(f).name, "dtype": label, "tokens": n,
                          "nll_sum": nll, "perplexity": math.exp(nll / n),
                          "bits_per_byte": nll / math.log(2) / len(text.encode("utf-8")),
                          "first_ids": ids[:8]})
             log(json.dumps(rows[-1]))
-    Path(args.out).write_text(json.dumps(rows, indent=1))
+        if dtype is torch.float32:
+            for prompt in args.prompt:
+                ids = tok(prompt)["input_ids"]
+                out, margins = [], []
+                with torch.no_grad():
+                    for _ in range(args.greedy_tokens):
+                        logits = model(torch.tensor(ids + out, device="cuda")[None], use_cache=False).logits[0, -1]
+                        top2 = torch.topk(logits.double(), 2).values
+                        out.append(int(logits.argmax()))
+                        margins.append((top2[0] - top2[1]).item())
+                greedy.append({"prompt": prompt, "prompt_ids": ids, "tokens": out, "margins": margins,
+                               "text": tok.decode(out)})
+                log(json.dumps(greedy[-1]))
+    Path(args.out).write_text(json.dumps({"perplexity": rows, "greedy": greedy}, indent=1))
 
 
 def main():
@@ -428,6 +445,8 @@ def main():
     ap.add_argument("--shard", default="12MB")
     ap.add_argument("--model", default=None)
     ap.add_argument("--text-file", action="append", default=[])
+    ap.add_argument("--prompt", action="append", default=[])
+    ap.add_argument("--greedy-tokens", type=int, default=24)
     ap.add_argument("--out", default="out")
     args = ap.parse_args()
     {"check": cmd_check, "train": cmd_train, "ppl": cmd_ppl}[args.command](args)

@@ -26,4 +26,5 @@ cp "$repo"/models/jamba-demo/tokenizer* "$work/jamba-demo/"
 python3 "$repo/tools/demo_model/train.py" ppl --model "$work/jamba-demo" \
   --text-file "$repo/tests/fixtures/demo/moby_dick_opening.txt" \
   --text-file "$repo/tests/fixtures/demo/sotu_2021_opening.txt" \
-  --out "$work/results/hf_perplexity.json" >"$work/log_ppl.txt" 2>&1
+  --prompt "It was the best of times" --prompt "The Congress of the United States" \
+  --out "$work/results/hf_reference.json" >"$work/log_ppl.txt" 2>&1
