@@ -403,11 +403,13 @@ std::vector<std::string> TensorStore::names() const {
   return out;
 }
 
-void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
-                       const std::map<std::string, std::string>& metadata) {
+void write_safetensors_streamed(const std::string& path, const std::vector<TensorHeader>& tensors,
+                                const std::function<void(size_t index, std::byte* out)>& fill,
+                                const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::set<std::string> names;
+  std::vector<uint64_t> sizes;
   uint64_t offset = 0;
   for (const auto& t : tensors) {
     if (t.name == "__metadata__" || !names.insert(t.name).second)
@@ -417,14 +419,11 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
       if (d < 0 || __builtin_mul_overflow(numel, d, &numel))
         fail(path, ": cannot write tensor ", in_quotes(t.name), ": bad shape ", shape_string(t.shape));
     uint64_t nbytes = 0;
-    if (__builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(t.dtype), &nbytes) ||
-        nbytes != t.bytes.size())
-      fail(path, ": cannot write tensor ", in_quotes(t.name), ": shape ", shape_string(t.shape), " x ",
-           dtype_name(t.dtype), " does not match the ", t.bytes.size(), " bytes given");
-    header[t.name] = {{"dtype", dtype_name(t.dtype)},
-                      {"shape", t.shape},
-                      {"data_offsets", {offset, offset + t.bytes.size()}}};
-    offset += t.bytes.size();
+    if (__builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(t.dtype), &nbytes))
+      fail(path, ": cannot write tensor ", in_quotes(t.name), ": bad shape ", shape_string(t.shape));
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {offset, offset + nbytes}}};
+    sizes.push_back(nbytes);
+    offset += nbytes;
   }
   // Pad with spaces (still valid JSON) so the data section starts 8-byte aligned.
   std::string text = header.dump();
@@ -436,10 +435,33 @@ void write_safetensors(const std::string& path, const std::vector<TensorToWrite>
   for (int i = 0; i < 8; ++i) len[i] = static_cast<char>((text.size() >> (8 * i)) & 0xff);
   out.write(len, 8);
   out.write(text.data(), static_cast<std::streamsize>(text.size()));
-  for (const auto& t : tensors)
-    out.write(reinterpret_cast<const char*>(t.bytes.data()), static_cast<std::streamsize>(t.bytes.size()));
+  std::vector<std::byte> buffer;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    buffer.resize(sizes[i]);
+    fill(i, buffer.data());
+    out.write(reinterpret_cast<const char*>(buffer.data()), static_cast<std::streamsize>(buffer.size()));
+  }
   out.close();
   if (!out) fail(path, ": write failed: ", std::strerror(errno));
+}
+
+void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
+                       const std::map<std::string, std::string>& metadata) {
+  std::vector<TensorHeader> headers;
+  for (const auto& t : tensors) {
+    headers.push_back({t.name, t.dtype, t.shape});
+    int64_t numel = 1;
+    for (int64_t d : t.shape)
+      if (d < 0 || __builtin_mul_overflow(numel, d, &numel))
+        fail(path, ": cannot write tensor ", in_quotes(t.name), ": bad shape ", shape_string(t.shape));
+    uint64_t nbytes = 0;
+    if (__builtin_mul_overflow(static_cast<uint64_t>(numel), dtype_size(t.dtype), &nbytes) || nbytes != t.bytes.size())
+      fail(path, ": cannot write tensor ", in_quotes(t.name), ": shape ", shape_string(t.shape), " x ",
+           dtype_name(t.dtype), " does not match the ", t.bytes.size(), " bytes given");
+  }
+  write_safetensors_streamed(
+      path, headers, [&](size_t i, std::byte* out) { std::memcpy(out, tensors[i].bytes.data(), tensors[i].bytes.size()); },
+      metadata);
 }
 
 }  // namespace jamba

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -102,5 +103,16 @@ struct TensorToWrite {
 };
 void write_safetensors(const std::string& path, const std::vector<TensorToWrite>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
+
+// The same file written tensor by tensor, for checkpoints too big to hold in memory twice:
+// `fill(i, out)` writes tensor i's numel * dtype_size bytes into `out` just before it is saved.
+struct TensorHeader {
+  std::string name;
+  DType dtype;
+  std::vector<int64_t> shape;
+};
+void write_safetensors_streamed(const std::string& path, const std::vector<TensorHeader>& tensors,
+                                const std::function<void(size_t index, std::byte* out)>& fill,
+                                const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace jamba

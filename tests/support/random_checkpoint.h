@@ -1,15 +1,16 @@
-// Writes a random-weight Jamba checkpoint (config.json + model.safetensors, HF names and
-// shapes) for any config, so tests can pair a model with a tokenizer of any vocabulary.
+// Tests' random checkpoints: the engine's own writer (src/model/random_checkpoint.h) in F32.
 #pragma once
 #include <cstdint>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "model/random_checkpoint.h"
+
 namespace jamba::test {
 
-// `config` is a config.json object (missing fields take HF defaults). Weights are F32, random
-// with fixed seed; norms around 1.
-void write_random_checkpoint(const std::string& dir, const nlohmann::json& config, uint32_t seed = 1);
+inline void write_random_checkpoint(const std::string& dir, const nlohmann::json& config, uint32_t seed = 1) {
+  jamba::write_random_checkpoint(dir, config, DType::F32, seed);
+}
 
 }  // namespace jamba::test

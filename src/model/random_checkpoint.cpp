@@ -1,31 +1,56 @@
-#include "support/random_checkpoint.h"
+#include "model/random_checkpoint.h"
 
 #include <cmath>
 #include <cstring>
-#include <random>
+#include <fstream>
 
+#include "base/error.h"
+#include "base/half.h"
 #include "format/model_config.h"
 #include "format/safetensors.h"
 #include "model/layer_plan.h"
-#include "support/test_support.h"
 
-namespace jamba::test {
+namespace jamba {
+namespace {
 
-void write_random_checkpoint(const std::string& dir, const nlohmann::json& config_json, uint32_t seed) {
-  write_file(dir + "/config.json", config_json.dump(2));
+struct Spec {
+  float center, spread;
+};
+
+// Counter-based: element i of tensor t depends only on (seed, t, i), so threads need no shared
+// state and the result does not depend on how the work is split.
+uint64_t mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+float normal_at(uint64_t seed, uint64_t tensor, uint64_t i) {
+  const uint64_t a = mix(seed ^ mix(tensor * 0x100000001b3ull ^ mix(i)));
+  const uint64_t b = mix(a);
+  const double u1 = (static_cast<double>(a >> 11) + 1.0) / 9007199254740993.0;  // (0, 1]
+  const double u2 = static_cast<double>(b >> 11) / 9007199254740992.0;
+  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(6.283185307179586 * u2));
+}
+
+}  // namespace
+
+void write_random_checkpoint(const std::string& dir, const nlohmann::json& config_json, DType dtype, uint64_t seed) {
+  if (dtype != DType::F32 && dtype != DType::BF16 && dtype != DType::F16)
+    fail("random weights can be f32, bf16 or f16, not ", dtype_name(dtype));
+  {
+    std::ofstream out(dir + "/config.json", std::ios::trunc);
+    out << config_json.dump(2) << "\n";
+    if (!out) fail(dir, "/config.json: cannot write");
+  }
   const ModelConfig c = parse_model_config(config_json, "config.json");
   const LayerPlan plan = LayerPlan::from_config(c);
-  std::mt19937 rng(seed);
-  std::vector<TensorToWrite> tensors;
+  std::vector<TensorHeader> headers;
+  std::vector<Spec> specs;
   auto add = [&](const std::string& name, std::vector<int64_t> shape, float center, float spread) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    std::normal_distribution<float> dist(center, spread);
-    std::vector<float> values(n);
-    for (float& v : values) v = dist(rng);
-    std::vector<std::byte> bytes(n * sizeof(float));
-    std::memcpy(bytes.data(), values.data(), bytes.size());
-    tensors.push_back({name, DType::F32, std::move(shape), std::move(bytes)});
+    headers.push_back({name, dtype, std::move(shape)});
+    specs.push_back({center, spread});
   };
   const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size, hd = c.head_dim;
   const int64_t Di = c.d_inner(), N = c.mamba_d_state, K = c.mamba_d_conv, R = c.mamba_dt_rank;
@@ -71,7 +96,21 @@ void write_random_checkpoint(const std::string& dir, const nlohmann::json& confi
       ffn(p + "feed_forward.");
     }
   }
-  write_safetensors(dir + "/model.safetensors", tensors);
+  write_safetensors_streamed(dir + "/model.safetensors", headers, [&](size_t t, std::byte* out) {
+    int64_t n = 1;
+    for (int64_t d : headers[t].shape) n *= d;
+    const Spec s = specs[t];
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const float v = s.center + s.spread * normal_at(seed, t, static_cast<uint64_t>(i));
+      if (dtype == DType::F32) {
+        std::memcpy(out + 4 * i, &v, 4);
+      } else {
+        const uint16_t h = dtype == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
+        std::memcpy(out + 2 * i, &h, 2);
+      }
+    }
+  });
 }
 
-}  // namespace jamba::test
+}  // namespace jamba
