@@ -84,6 +84,17 @@ struct RenderChatOptions {
 int run_chat(const CommonOptions& common, const ChatOptions& options);
 int run_render_chat(const CommonOptions& common, const RenderChatOptions& options);
 
+struct BenchOptions {
+  std::string config_file;    // --config: a config.json for --random-weights
+  bool random_weights = false;
+  std::string dtype;          // random weights' dtype (default bf16)
+  std::vector<int64_t> prompts, batches, contexts;
+  int64_t gen = 16;           // decode steps timed per (batch, context)
+  int64_t bandwidth_mib = 1024;  // buffer of the read-bandwidth probe (well above the LLC)
+};
+
+int run_bench(const CommonOptions& common, const BenchOptions& options);
+
 // Loads the model of common.model_dir on the chosen backend, threads and context.
 std::unique_ptr<Engine> open_engine(const CommonOptions& common);
 // Sampling and stop settings of the generate/chat flags; eos ids come from config.json,

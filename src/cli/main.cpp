@@ -133,10 +133,26 @@ int main(int argc, char** argv) {
   detokenize_cmd->add_option("--tokens", detokenize.tokens, "token ids, e.g. 1,2,3")->required();
   detokenize_cmd->add_flag("--skip-special", detokenize.skip_special, "leave special tokens out of the text");
 
+  jamba::cli::BenchOptions bench;
+  CLI::App* bench_cmd = app.add_subcommand("bench", "prefill/decode speed against the measured memory bandwidth");
+  add_common(bench_cmd, common, true);
+  bench_cmd->add_option("--config", bench.config_file, "config.json whose shape to measure (with --random-weights)");
+  bench_cmd->add_flag("--random-weights", bench.random_weights, "random weights of --config's shape (no checkpoint needed)");
+  bench_cmd->add_option("--dtype", bench.dtype, "random weights' dtype (default bf16)")->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  bench_cmd->add_option("--prompt", bench.prompts, "prefill lengths (default 512,2048)")
+      ->delimiter(',')->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+  bench_cmd->add_option("--gen", bench.gen, "decode steps timed per case")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  bench_cmd->add_option("--bandwidth-mib", bench.bandwidth_mib, "buffer of the bandwidth probe in MiB (default 1024)")
+      ->check(CLI::Range(int64_t{16}, int64_t{1} << 20));
+  bench_cmd->add_option("--batch", bench.batches, "decode batch sizes (default 1,4; 1 with --prompt)")
+      ->delimiter(',')->check(CLI::Range(int64_t{1}, int64_t{4096}));
+  bench_cmd->add_option("--context", bench.contexts, "decode contexts (default 512,8192; the prompt with --prompt)")
+      ->delimiter(',')->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
+
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -152,6 +168,7 @@ int main(int argc, char** argv) {
 
   try {
     if (common.model_dir.empty()) common.model_dir = jamba::cli::default_model_dir();
+    if (*bench_cmd) return jamba::cli::run_bench(common, bench);
     if (*generate) return jamba::cli::run_generate(common, gen);
     if (*score_cmd) return jamba::cli::run_score(common, score);
     if (*perplexity_cmd) return jamba::cli::run_perplexity(common, perplexity);
