@@ -143,6 +143,19 @@ DType random_dtype(const std::string& name) {
 
 }  // namespace
 
+int run_random_model(const RandomModelOptions& options) {
+  const json config = parse_json_document(read_text_file(options.config_file), options.config_file);
+  if (!config.is_object()) fail(options.config_file, ": expected a JSON object");
+  std::error_code ec;
+  fs::create_directories(options.out_dir, ec);
+  if (ec) fail(options.out_dir, ": cannot create: ", ec.message());
+  if (fs::exists(fs::path(options.out_dir) / "model.safetensors") ||
+      fs::exists(fs::path(options.out_dir) / "model.safetensors.index.json"))
+    fail(options.out_dir, ": already holds a checkpoint; give an empty or new directory");
+  write_random_checkpoint(options.out_dir, config, random_dtype(options.dtype), options.seed);
+  return 0;
+}
+
 int run_bench(const CommonOptions& common, const BenchOptions& options) {
   if (options.random_weights == options.config_file.empty())
     fail(options.random_weights ? "--random-weights needs --config FILE"

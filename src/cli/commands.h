@@ -95,6 +95,13 @@ struct BenchOptions {
 
 int run_bench(const CommonOptions& common, const BenchOptions& options);
 
+struct RandomModelOptions {
+  std::string config_file, out_dir, dtype = "bf16";
+  uint64_t seed = 1;
+};
+// Writes a random-weight HF checkpoint of a config's shape (for benchmarks and exports).
+int run_random_model(const RandomModelOptions& options);
+
 // Loads the model of common.model_dir on the chosen backend, threads and context.
 std::unique_ptr<Engine> open_engine(const CommonOptions& common);
 // Sampling and stop settings of the generate/chat flags; eos ids come from config.json,

@@ -149,10 +149,17 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--context", bench.contexts, "decode contexts (default 512,8192; the prompt with --prompt)")
       ->delimiter(',')->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
 
+  jamba::cli::RandomModelOptions random_model;
+  CLI::App* random_cmd = app.add_subcommand("random-model", "write a random-weight checkpoint of a config's shape");
+  random_cmd->add_option("--config", random_model.config_file, "config.json of the shape")->required();
+  random_cmd->add_option("-o,--out", random_model.out_dir, "output directory")->required();
+  random_cmd->add_option("--dtype", random_model.dtype, "f32, bf16 (default) or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  random_cmd->add_option("--seed", random_model.seed, "seed (default 1)");
+
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, random-model, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -167,6 +174,7 @@ int main(int argc, char** argv) {
   }
 
   try {
+    if (*random_cmd) return jamba::cli::run_random_model(random_model);
     if (common.model_dir.empty()) common.model_dir = jamba::cli::default_model_dir();
     if (*bench_cmd) return jamba::cli::run_bench(common, bench);
     if (*generate) return jamba::cli::run_generate(common, gen);

@@ -86,5 +86,26 @@ TEST(Bench, BadArguments) {
   expect({"bench", "--config", dir.file("config.json"), "--random-weights", "--batch", "0"}, 2, "--batch");
 }
 
+TEST(RandomModel, WritesALoadableCheckpointOfTheShape) {
+  test::TempDir dir;
+  test::write_file(dir.file("config.json"), kConfig.dump());
+  const std::string out = dir.file("model");
+  const auto r = test::run_jamba({"random-model", "--config", dir.file("config.json"), "-o", out, "--dtype", "f16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto info = test::run_jamba({"info", "-m", out, "--json"});
+  ASSERT_EQ(info.exit_code, 0) << info.err;
+  const json doc = json::parse(info.out);
+  EXPECT_EQ(doc["weight_dtype"], "f16");
+  // info counts every stored tensor (norms, conv taps, A, D, biases too), bench the matrices.
+  EXPECT_GT(doc["weight_bytes"].get<int64_t>(), 2 * expected_params());
+  EXPECT_LT(doc["weight_bytes"].get<int64_t>(), 2 * expected_params() * 21 / 20);
+  const auto gen = test::run_jamba({"generate", "-m", out, "--tokens", "1,2,3", "-n", "4", "--json", "-t", "1"});
+  EXPECT_EQ(gen.exit_code, 0) << gen.err;
+  // Never over an existing checkpoint.
+  const auto again = test::run_jamba({"random-model", "--config", dir.file("config.json"), "-o", out});
+  EXPECT_EQ(again.exit_code, 1);
+  EXPECT_NE(again.err.find("already holds"), std::string::npos) << again.err;
+}
+
 }  // namespace
 }  // namespace jamba
