@@ -16,7 +16,7 @@ namespace jamba::cli {
 struct CommonOptions {
   std::string model_dir;
   int threads = 0;              // 0: OpenMP's default
-  std::string backend = "ref";
+  std::string backend = "cpu";  // "ref": the scalar reference; "cpu-avx2", "cpu-generic": a lower ISA
   int64_t context = 0;          // --ctx; 0: the config's max_position_embeddings
   int64_t prefill_chunk = 512;  // tokens per forward while prefilling; 0: all at once
   bool json = false;

@@ -28,17 +28,21 @@ std::string join(const std::vector<int>& ids) {
 }
 
 TEST(Cli, GenerateJsonGreedyMatchesHuggingFace) {
-  for (const std::string name : {"gqa_moe_bf16", "mqa_tied_bias_f16"}) {
-    const json g = reference(name)["greedy"][0];
-    const std::vector<int> prompt = g["prompt"], want = g["tokens"];
-    const auto r = test::run_jamba({"generate", "-m", fixture(name), "--tokens", join(prompt), "-n",
-                                    std::to_string(want.size()), "--temperature", "0", "--ignore-eos", "--json"});
-    ASSERT_EQ(r.exit_code, 0) << r.err;
-    const json out = json::parse(r.out);
-    EXPECT_EQ(out["tokens"].get<std::vector<int>>(), want) << name;
-    EXPECT_EQ(out["timings"]["prompt_tokens"], prompt.size());
-    EXPECT_EQ(out["finish_reason"], "length");
-  }
+  // The default backend (cpu) and each one named.
+  for (const std::string backend : {"", "ref", "cpu", "cpu-generic"})
+    for (const std::string name : {"gqa_moe_bf16", "mqa_tied_bias_f16"}) {
+      const json g = reference(name)["greedy"][0];
+      const std::vector<int> prompt = g["prompt"], want = g["tokens"];
+      std::vector<std::string> args = {"generate", "-m", fixture(name), "--tokens", join(prompt), "-n",
+                                       std::to_string(want.size()), "--temperature", "0", "--ignore-eos", "--json"};
+      if (!backend.empty()) args.insert(args.end(), {"--backend", backend});
+      const auto r = test::run_jamba(args);
+      ASSERT_EQ(r.exit_code, 0) << r.err;
+      const json out = json::parse(r.out);
+      EXPECT_EQ(out["tokens"].get<std::vector<int>>(), want) << name << " backend " << backend;
+      EXPECT_EQ(out["timings"]["prompt_tokens"], prompt.size());
+      EXPECT_EQ(out["finish_reason"], "length");
+    }
 }
 
 TEST(Cli, GenerateStopsAtEosFromGenerationConfig) {

@@ -57,8 +57,8 @@ Fixture load_fixture(const std::string& name) {
   return f;
 }
 
-std::unique_ptr<Engine> make_engine(const std::string& dir) {
-  return std::make_unique<Engine>(Model::load(dir), ops::reference_backend());
+std::unique_ptr<Engine> make_engine(const std::string& dir, const std::string& backend) {
+  return std::make_unique<Engine>(Model::load(dir), ops::backend_by_name(backend));
 }
 
 // Logits of every token of `tokens` fed to a fresh sequence in the given chunk sizes (cycled).
@@ -86,11 +86,18 @@ void expect_close(const std::vector<float>& a, const std::vector<float>& b, doub
   EXPECT_LE(worst, rel) << what;
 }
 
-class Parity : public ::testing::TestWithParam<std::string> {};
+// Each fixture through the reference backend and the default fast one ("cpu").
+class Parity : public ::testing::TestWithParam<std::tuple<std::string, std::string>> {
+ protected:
+  const std::string& fixture() const { return std::get<0>(GetParam()); }
+  const std::string& backend() const { return std::get<1>(GetParam()); }
+  Fixture load() const { return load_fixture(fixture()); }
+  std::unique_ptr<Engine> engine(const Fixture& f) const { return make_engine(f.dir, backend()); }
+};
 
 TEST_P(Parity, LogprobsMatchHuggingFace) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   const int64_t V = engine->config().vocab_size;
   double worst = 0;
   for (const Case& c : f.cases) {
@@ -116,12 +123,12 @@ TEST_P(Parity, LogprobsMatchHuggingFace) {
     }
   }
   EXPECT_LE(worst, 1e-4);
-  std::printf("[ %s ] max relative logprob error vs HF fp64: %.3g\n", GetParam().c_str(), worst);
+  std::printf("[ %s / %s ] max relative logprob error vs HF fp64: %.3g\n", fixture().c_str(), backend().c_str(), worst);
 }
 
 TEST_P(Parity, GreedyContinuationMatchesHuggingFace) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   GenerationOptions options;
   options.max_new_tokens = static_cast<int64_t>(f.greedy_tokens.size());
   options.sampling.temperature = 0;
@@ -132,8 +139,8 @@ TEST_P(Parity, GreedyContinuationMatchesHuggingFace) {
 }
 
 TEST_P(Parity, ChunkedPrefillEqualsOneShot) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   const std::vector<int32_t>& tokens = f.cases.back().tokens;  // the longest case
   ASSERT_GE(tokens.size(), 40u);
   const std::vector<float> one_shot = run_chunks(*engine, tokens, {tokens.size()});
@@ -143,8 +150,8 @@ TEST_P(Parity, ChunkedPrefillEqualsOneShot) {
 }
 
 TEST_P(Parity, PrefillThenDecodeEqualsOneShot) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   std::vector<int32_t> tokens = f.cases.back().tokens;
   const std::vector<float> one_shot = run_chunks(*engine, tokens, {tokens.size()});
   // Prefill 30 tokens, then one decode step per remaining token.
@@ -154,8 +161,8 @@ TEST_P(Parity, PrefillThenDecodeEqualsOneShot) {
 }
 
 TEST_P(Parity, BatchOfDifferentLengthsEqualsSeparateRuns) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   std::vector<std::vector<float>> separate;
   for (const Case& c : f.cases) separate.push_back(run_chunks(*engine, c.tokens, {c.tokens.size()}));
   std::vector<SequenceChunk> batch;
@@ -165,8 +172,8 @@ TEST_P(Parity, BatchOfDifferentLengthsEqualsSeparateRuns) {
 }
 
 TEST_P(Parity, SnapshotRestoreAndForkReplayExactly) {
-  const Fixture f = load_fixture(GetParam());
-  auto engine = make_engine(f.dir);
+  const Fixture f = load();
+  auto engine = this->engine(f);
   HybridCache& cache = engine->cache();
   const std::vector<int32_t>& tokens = f.cases.back().tokens;
   const std::span<const int32_t> head(tokens.data(), 20), tail(tokens.data() + 20, 10);
@@ -181,8 +188,9 @@ TEST_P(Parity, SnapshotRestoreAndForkReplayExactly) {
   expect_close(engine->step({{forked, tail, true}})[0], first, 0, "forked sequence");
 }
 
-INSTANTIATE_TEST_SUITE_P(Fixtures, Parity, ::testing::ValuesIn(fixture_names()),
-                         [](const auto& info) { return info.param; });
+INSTANTIATE_TEST_SUITE_P(Fixtures, Parity,
+                         ::testing::Combine(::testing::ValuesIn(fixture_names()), ::testing::Values("ref", "cpu")),
+                         [](const auto& info) { return std::get<0>(info.param) + "_" + std::get<1>(info.param); });
 
 }  // namespace
 }  // namespace jamba

@@ -1,11 +1,26 @@
-// Every op of every backend against plain double-precision formulas written out here, on random
-// inputs with odd sizes; plus the cache-carry property of the sequence ops (running in chunks
-// with the state carried equals one run).
+// Every op of every backend (ref, cpu, and each lower instruction set the CPU backend can run
+// here) against plain double-precision formulas written out here, on random inputs with odd
+// sizes (vector tails, tile tails, several threads); plus the cache-carry property of the
+// sequence ops (running in chunks with the state carried equals one run, bit for bit).
+//
+// Tolerances. Every backend computes in fp32 from weights converted exactly (bf16/f16 -> fp32 is
+// exact), so the error is fp32 rounding of sums: 1e-5 relative, measured against max(|want|, 1)
+// for the small ops and, for matmul, against max(|want|, ||x_i * w_j||_2): a dot product of k
+// terms whose sum cancels to near 0 still carries rounding of the order of its terms' size
+// (fp32 summation error grows like sqrt(k) * 6e-8 * that norm, ~2e-6 at k = 1000). The fast
+// exp (< 3e-7 relative, FastExp below) and log enter the conv, scan, softplus and attention well
+// inside 1e-5. A NaN or inf never passes: every check asserts finiteness first.
 #include <gtest/gtest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 
+#include "base/error.h"
 #include "base/half.h"
+#include "ops/cpu/cpu_backend.h"
+#include "ops/cpu/kernels.h"
 #include "ops/ops.h"
 #include "support/test_support.h"
 
@@ -50,57 +65,125 @@ class Ops : public ::testing::TestWithParam<const ops::Backend*> {};
 
 TEST_P(Ops, MatmulAllWeightDtypesOddSizes) {
   const ops::Backend& be = *GetParam();
+  // Every combination of these (vector tails, 4x4 / 12-row tile tails, the decode and packed
+  // paths, one thread and several), plus a few shapes spanning several 256x256 panels.
+  std::vector<std::tuple<int, int, int>> shapes;
+  for (int m : {1, 2, 7, 8, 64})
+    for (int n : {1, 5, 33, 130})
+      for (int k : {1, 3, 17, 257, 1000}) shapes.emplace_back(m, n, k);
+  shapes.insert(shapes.end(), {{13, 300, 300}, {25, 520, 600}, {3, 600, 520}});
   for (DType dtype : {DType::F32, DType::BF16, DType::F16}) {
-    for (auto [m, n, k] : {std::tuple{1, 1, 1}, {3, 7, 5}, {17, 33, 65}, {2, 130, 257}}) {
-      StoredWeight w = make_weight(dtype, n, k, 7 + m);
-      const auto x = random_floats(m * k, 11 + n);
+    double worst = 0;
+    for (auto [m, n, k] : shapes) {
+      StoredWeight w = make_weight(dtype, n, k, 7 + m + n + k);
+      const auto x = random_floats(m * k, 11 + n + k);
       const auto bias = random_floats(n, 13);
-      std::vector<float> y(m * n);
-      be.matmul(x.data(), m, w.view, bias.data(), y.data());
-      std::vector<double> want(m * n);
+      const bool with_bias = (m + n + k) % 2 == 0;
+      std::vector<float> y(m * n, NAN);
+      be.matmul(x.data(), m, w.view, with_bias ? bias.data() : nullptr, y.data());
       for (int i = 0; i < m; ++i)
         for (int j = 0; j < n; ++j) {
-          double acc = bias[j];
-          for (int t = 0; t < k; ++t) acc += double(x[i * k + t]) * w.exact[j * k + t];
-          want[i * n + j] = acc;
+          double acc = with_bias ? bias[j] : 0.0, norm_sq = 0;
+          for (int t = 0; t < k; ++t) {
+            const double term = double(x[i * k + t]) * w.exact[j * k + t];
+            acc += term;
+            norm_sq += term * term;
+          }
+          const double got = y[i * n + j], scale = std::max(std::fabs(acc), std::sqrt(norm_sq));
+          ASSERT_TRUE(std::isfinite(got)) << dtype_name(dtype) << " m " << m << " n " << n << " k " << k;
+          ASSERT_NEAR(got, acc, 1e-5 * scale)
+              << dtype_name(dtype) << " m " << m << " n " << n << " k " << k << " at " << i << "," << j;
+          worst = std::max(worst, std::fabs(got - acc) / scale);
         }
-      expect_near_all(y, want, 1e-5, dtype_name(dtype));
     }
+    std::printf("[ %s ] matmul %s: worst error %.2g of max(|y|, ||x*w||)\n", be.name, dtype_name(dtype), worst);
   }
+}
+
+// Each output's arithmetic does not depend on how many rows come with it or on the thread count,
+// so chunked prefill, decode and one-shot prefill give the same bits (tests/parity relies on it).
+TEST_P(Ops, MatmulRowsAndThreadsDoNotChangeResults) {
+  const ops::Backend& be = *GetParam();
+  const int m = 64, n = 300, k = 700;
+  const int default_threads = omp_get_max_threads();
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    StoredWeight w = make_weight(dtype, n, k, 3);
+    const auto x = random_floats(m * k, 4), bias = random_floats(n, 5);
+    std::vector<float> all(m * n), pieces(m * n), one_thread(m * n);
+    be.matmul(x.data(), m, w.view, bias.data(), all.data());
+    for (int i = 0; i < m;) {
+      const int rows = std::min(m - i, i % 3 == 0 ? 1 : 7);
+      be.matmul(x.data() + i * k, rows, w.view, bias.data(), pieces.data() + i * n);
+      i += rows;
+    }
+    EXPECT_EQ(pieces, all) << dtype_name(dtype);
+    for (int threads : {1, 3}) {
+      omp_set_num_threads(threads);
+      be.matmul(x.data(), m, w.view, bias.data(), one_thread.data());
+      EXPECT_EQ(one_thread, all) << dtype_name(dtype) << " threads " << threads;
+      be.matmul(x.data(), 1, w.view, bias.data(), one_thread.data());
+      EXPECT_TRUE(std::equal(all.begin(), all.begin() + n, one_thread.begin())) << "one row, threads " << threads;
+    }
+    omp_set_num_threads(default_threads);
+  }
+}
+
+TEST_P(Ops, MatmulRejectsWeightsItCannotRead) {
+  const ops::Backend& be = *GetParam();
+  const std::vector<int32_t> ints(6, 1);
+  const TensorView w{DType::I32, {2, 3}, ints.data()};
+  const std::vector<float> x(3, 1.0f);
+  std::vector<float> y(2);
+  EXPECT_THROW(be.matmul(x.data(), 1, w, nullptr, y.data()), Error);
 }
 
 TEST_P(Ops, RmsnormAndSiluMul) {
   const ops::Backend& be = *GetParam();
-  const int rows = 5, n = 37;
-  const auto x = random_floats(rows * n, 1, 3.0f), w = random_floats(n, 2), up = random_floats(rows * n, 3);
-  std::vector<float> y(rows * n);
-  be.rmsnorm(x.data(), rows, n, w.data(), 1e-5f, y.data());
-  std::vector<double> want(rows * n);
-  for (int r = 0; r < rows; ++r) {
-    double ss = 0;
-    for (int i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
-    for (int i = 0; i < n; ++i) want[r * n + i] = w[i] * x[r * n + i] / std::sqrt(ss / n + 1e-5);
+  for (auto [rows, n] : {std::pair{5, 37}, {1, 1}, {3, 16}, {2, 1000}, {70, 1024}}) {
+    const auto x = random_floats(rows * n, 1 + n, 3.0f), w = random_floats(n, 2), up = random_floats(rows * n, 3);
+    std::vector<float> y(rows * n, NAN);
+    be.rmsnorm(x.data(), rows, n, w.data(), 1e-5f, y.data());
+    std::vector<double> want(rows * n);
+    for (int r = 0; r < rows; ++r) {
+      double ss = 0;
+      for (int i = 0; i < n; ++i) ss += double(x[r * n + i]) * x[r * n + i];
+      for (int i = 0; i < n; ++i) want[r * n + i] = w[i] * x[r * n + i] / std::sqrt(ss / n + 1e-5);
+    }
+    expect_near_all(y, want, 1e-5, "rmsnorm");
+    std::vector<float> in_place = x;  // x and y may alias
+    be.rmsnorm(in_place.data(), rows, n, w.data(), 1e-5f, in_place.data());
+    EXPECT_EQ(in_place, y);
   }
-  expect_near_all(y, want, 1e-5, "rmsnorm");
-  be.silu_mul(x.data(), up.data(), rows * n, y.data());
-  for (int i = 0; i < rows * n; ++i) want[i] = silu(x[i]) * up[i];
-  expect_near_all(y, want, 1e-5, "silu_mul");
+  for (int n : {1, 7, 37, 100000}) {
+    auto gate = random_floats(n, 4, 4.0f);
+    const auto up = random_floats(n, 5);
+    if (n > 2) gate[0] = -100.0f, gate[1] = 100.0f;  // e^100 overflows inside the sigmoid
+    std::vector<float> y(n, NAN);
+    be.silu_mul(gate.data(), up.data(), n, y.data());
+    std::vector<double> want(n);
+    for (int i = 0; i < n; ++i) want[i] = silu(gate[i]) * up[i];
+    expect_near_all(y, want, 1e-5, "silu_mul");
+  }
 }
 
 TEST_P(Ops, SoftplusFollowsTorchThreshold) {
   const ops::Backend& be = *GetParam();
-  const std::vector<float> x = {-30.0f, -1.0f, 0.0f, 0.5f, 19.9f, 20.0f, 20.5f, 80.0f};
-  std::vector<float> y(x.size());
+  std::vector<float> x = {-120.0f, -30.0f, -1.0f, 0.0f, 1e-6f, -1e-6f, 0.5f, 19.9f, 20.0f, 20.5f, 80.0f};
+  for (int i = 0; i <= 40000; ++i) x.push_back(-40.0f + i * 0.0015f);  // threaded, every tail
+  std::vector<float> y(x.size(), NAN);
   be.softplus(x.data(), x.size(), y.data());
   std::vector<double> want;
   for (float v : x) want.push_back(v > 20.0f ? v : std::log1p(std::exp(double(v))));
   expect_near_all(y, want, 1e-6, "softplus");
+  // Relative accuracy where softplus is tiny but normal (delta ~ e^x for very negative x).
+  for (size_t i = 0; i < x.size(); ++i)
+    if (x[i] < -5 && x[i] > -80) ASSERT_NEAR(y[i], want[i], 1e-5 * want[i]) << x[i];
 }
 
 TEST_P(Ops, CausalConvMatchesFormulaAndCarriesState) {
   const ops::Backend& be = *GetParam();
-  for (int K : {2, 3, 4, 5}) {
-    const int T = 11, C = 9;
+  for (auto [K, C] : {std::pair{2, 9}, {3, 9}, {4, 9}, {5, 9}, {1, 5}, {4, 1}, {4, 17}, {4, 100}, {4, 4099}}) {
+    const int T = 11;
     const auto x = random_floats(T * C, K), w = random_floats(C * K, 10 + K), bias = random_floats(C, 20 + K);
     std::vector<float> state((K - 1) * C, 0.0f), y(T * C);
     be.causal_conv1d_silu(x.data(), T, C, w.data(), K, bias.data(), state.data(), y.data());
@@ -127,53 +210,65 @@ TEST_P(Ops, CausalConvMatchesFormulaAndCarriesState) {
         const int n = std::min(chunk, T - t);
         be.causal_conv1d_silu(x.data() + t * C, n, C, w.data(), K, nullptr, s.data(), parts.data() + t * C);
       }
-      EXPECT_EQ(parts, one) << "K " << K << " chunk " << chunk;
+      EXPECT_EQ(parts, one) << "K " << K << " C " << C << " chunk " << chunk;
     }
   }
 }
 
 TEST_P(Ops, SelectiveScanMatchesFormulaAndCarriesState) {
   const ops::Backend& be = *GetParam();
-  const int T = 13, Di = 7, N = 5;
-  const auto u = random_floats(T * Di, 1), B = random_floats(T * N, 2), C = random_floats(T * N, 3);
-  const auto D = random_floats(Di, 4), z = random_floats(T * Di, 5), s0 = random_floats(Di * N, 6);
-  auto delta = random_floats(T * Di, 7);
-  for (float& d : delta) d = std::log1p(std::exp(d));  // positive step sizes
-  auto A = random_floats(Di * N, 8);
-  for (float& a : A) a = -std::exp(a);
-  std::vector<float> state = s0, y(T * Di);
-  be.selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N, state.data(), y.data());
-  std::vector<double> s(s0.begin(), s0.end()), want(T * Di);
-  for (int t = 0; t < T; ++t)
-    for (int c = 0; c < Di; ++c) {
-      double out = 0;
-      for (int n = 0; n < N; ++n) {
-        double& sv = s[c * N + n];
-        sv = std::exp(double(delta[t * Di + c]) * A[c * N + n]) * sv + double(delta[t * Di + c]) * B[t * N + n] * u[t * Di + c];
-        out += sv * C[t * N + n];
+  for (auto [T, Di, N] : {std::tuple{13, 7, 5}, {13, 33, 16}, {9, 16, 8}, {1, 100, 16}, {40, 130, 16}, {5, 3, 1},
+                          {6, 20, 3}, {7, 1100, 16}}) {
+    const auto u = random_floats(T * Di, 1), B = random_floats(T * N, 2), C = random_floats(T * N, 3);
+    const auto D = random_floats(Di, 4), z = random_floats(T * Di, 5), s0 = random_floats(Di * N, 6);
+    auto delta = random_floats(T * Di, 7);
+    for (float& d : delta) d = std::log1p(std::exp(d));  // positive step sizes
+    auto A = random_floats(Di * N, 8);
+    for (float& a : A) a = -std::exp(a);
+    std::vector<float> state = s0, y(T * Di, NAN);
+    be.selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N,
+                      state.data(), y.data());
+    std::vector<double> s(s0.begin(), s0.end()), want(T * Di);
+    for (int t = 0; t < T; ++t)
+      for (int c = 0; c < Di; ++c) {
+        double out = 0;
+        for (int n = 0; n < N; ++n) {
+          double& sv = s[c * N + n];
+          sv = std::exp(double(delta[t * Di + c]) * A[c * N + n]) * sv +
+               double(delta[t * Di + c]) * B[t * N + n] * u[t * Di + c];
+          out += sv * C[t * N + n];
+        }
+        want[t * Di + c] = (out + double(D[c]) * u[t * Di + c]) * silu(z[t * Di + c]);
       }
-      want[t * Di + c] = (out + double(D[c]) * u[t * Di + c]) * silu(z[t * Di + c]);
+    SCOPED_TRACE(testing::Message() << "T " << T << " Di " << Di << " N " << N);
+    expect_near_all(y, want, 1e-5, "scan");
+    expect_near_all(state, s, 1e-5, "final state");
+    for (int chunk : {1, 4}) {
+      std::vector<float> st = s0, parts(T * Di);
+      for (int t = 0; t < T; t += chunk) {
+        const int n = std::min(chunk, T - t);
+        be.selective_scan(u.data() + t * Di, delta.data() + t * Di, A.data(), B.data() + t * N, C.data() + t * N,
+                          D.data(), z.data() + t * Di, n, Di, N, st.data(), parts.data() + t * Di);
+      }
+      EXPECT_EQ(parts, y) << "chunk " << chunk;
+      EXPECT_EQ(st, state) << "chunk " << chunk;
     }
-  expect_near_all(y, want, 1e-5, "scan");
-  expect_near_all(state, s, 1e-5, "final state");
-  for (int chunk : {1, 4}) {
-    std::vector<float> st = s0, parts(T * Di);
-    for (int t = 0; t < T; t += chunk) {
-      const int n = std::min(chunk, T - t);
-      be.selective_scan(u.data() + t * Di, delta.data() + t * Di, A.data(), B.data() + t * N, C.data() + t * N, D.data(),
-                        z.data() + t * Di, n, Di, N, st.data(), parts.data() + t * Di);
-    }
-    EXPECT_EQ(parts, y) << "chunk " << chunk;
   }
 }
 
 TEST_P(Ops, CausalAttentionGqaWithCachedPrefix) {
   const ops::Backend& be = *GetParam();
-  for (auto [nh, nkv] : {std::pair{6, 2}, {3, 1}, {4, 4}}) {
-    const int hd = 5, P = 4, T = 3, L = P + T;
+  struct Shape {
+    int nh, nkv, hd, P, T;
+  };
+  // GQA / MQA / MHA; head sizes with vector tails; prefill blocks; decode over a long cache
+  // (split into key chunks and merged).
+  for (Shape sh : {Shape{6, 2, 5, 4, 3}, {3, 1, 5, 4, 3}, {4, 4, 5, 4, 3}, {8, 2, 64, 0, 37}, {4, 1, 130, 9, 20},
+                   {8, 2, 16, 1500, 1}, {2, 1, 33, 1100, 3}, {32, 8, 128, 700, 1}, {1, 1, 1, 0, 1}}) {
+    const int nh = sh.nh, nkv = sh.nkv, hd = sh.hd, P = sh.P, T = sh.T, L = P + T;
     const auto q = random_floats(T * nh * hd, nh), k = random_floats(L * nkv * hd, 2 * nh), v = random_floats(L * nkv * hd, 3 * nh);
     const float scale = 1.0f / std::sqrt(float(hd));
-    std::vector<float> out(T * nh * hd);
+    std::vector<float> out(T * nh * hd, NAN);
     be.attention(q.data(), k.data(), v.data(), T, P, nh, nkv, hd, scale, out.data());
     std::vector<double> want(T * nh * hd);
     for (int t = 0; t < T; ++t)
@@ -194,6 +289,7 @@ TEST_P(Ops, CausalAttentionGqaWithCachedPrefix) {
           want[(t * nh + h) * hd + i] = acc;
         }
       }
+    SCOPED_TRACE(testing::Message() << "nh " << nh << " nkv " << nkv << " hd " << hd << " P " << P << " T " << T);
     expect_near_all(out, want, 1e-5, "attention");
   }
 }
@@ -220,10 +316,69 @@ TEST_P(Ops, MoeRouteKeepsFullSoftmaxWeights) {
   }
   EXPECT_EQ(ids[3 * k + 0], 1);
   EXPECT_EQ(ids[3 * k + 1], 4);
+  // Many rows (threaded) pick exactly the reference's experts.
+  const int many = 5000, E16 = 16, k2 = 2;
+  const auto big = random_floats(many * E16, 10, 2.0f);
+  std::vector<int32_t> got_ids(many * k2), ref_ids(many * k2);
+  std::vector<float> got_w(many * k2), ref_w(many * k2);
+  be.moe_route(big.data(), many, E16, k2, got_ids.data(), got_w.data());
+  ops::reference_backend().moe_route(big.data(), many, E16, k2, ref_ids.data(), ref_w.data());
+  EXPECT_EQ(got_ids, ref_ids);
+  for (int i = 0; i < many * k2; ++i) ASSERT_NEAR(got_w[i], ref_w[i], 1e-6);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllBackends, Ops, ::testing::ValuesIn(ops::all_backends()),
-                         [](const auto& info) { return std::string(info.param->name); });
+INSTANTIATE_TEST_SUITE_P(AllBackends, Ops, ::testing::ValuesIn(ops::all_backends()), [](const auto& info) {
+  std::string name = info.param->name;
+  std::replace(name.begin(), name.end(), '-', '_');
+  return name;
+});
+
+TEST(CpuBackend, IsRegisteredWithEveryInstructionSetThisCpuHas) {
+  EXPECT_STREQ(ops::backend_by_name("cpu").name, "cpu");
+  EXPECT_STREQ(ops::backend_by_name("ref").name, "ref");
+  for (ops::CpuIsa isa : ops::kAllCpuIsas) {
+    const std::string name = std::string("cpu-") + ops::cpu_isa_name(isa);
+    if (ops::cpu_isa_supported(isa))
+      EXPECT_EQ(ops::backend_by_name(name).name, name);
+    else
+      EXPECT_THROW(ops::backend_by_name(name), Error);
+  }
+  EXPECT_TRUE(ops::cpu_isa_supported(ops::CpuIsa::Generic));
+  EXPECT_THROW(ops::backend_by_name("gpu"), Error);
+}
+
+// The kernels' exp against fp64 over the whole fp32 range, in every build this CPU can run.
+TEST(CpuBackend, FastExp) {
+  std::vector<float> x;
+  for (double v = -87.0; v < 88.7; v += 1.7e-4) x.push_back(float(v));
+  for (float v : {-1e-30f, 0.0f, 1e-30f, 1.0f, -1.0f}) x.push_back(v);
+  const std::vector<float> special = {-INFINITY, -1000.0f, -104.0f, 89.0f, 100.0f, INFINITY, NAN};
+  for (ops::CpuIsa isa : ops::kAllCpuIsas) {
+    if (!ops::cpu_isa_supported(isa)) continue;
+    const ops::cpu::Kernels& kt = *(isa == ops::CpuIsa::Avx512 ? ops::cpu::avx512_kernels()
+                                    : isa == ops::CpuIsa::Avx2 ? ops::cpu::avx2_kernels()
+                                                               : ops::cpu::generic_kernels());
+    std::vector<float> y(x.size());
+    kt.exp(x.data(), x.size(), y.data());
+    double worst = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double want = std::exp(double(x[i]));
+      if (want < 1.2e-38) continue;  // below the normal range the AVX2 build flushes to 0
+      worst = std::max(worst, std::fabs(y[i] - want) / want);
+    }
+    std::printf("[ %s ] fast exp: worst relative error %.3g over %zu points\n", kt.isa, worst, x.size());
+    EXPECT_LT(worst, 3e-7) << kt.isa;
+    std::vector<float> ys(special.size());
+    kt.exp(special.data(), special.size(), ys.data());
+    EXPECT_EQ(ys[0], 0.0f);
+    EXPECT_EQ(ys[1], 0.0f);
+    EXPECT_LT(ys[2], 1e-44f);
+    EXPECT_EQ(ys[3], INFINITY);
+    EXPECT_EQ(ys[4], INFINITY);
+    EXPECT_EQ(ys[5], INFINITY);
+    EXPECT_TRUE(std::isnan(ys[6]));
+  }
+}
 
 TEST(Half, RoundTripsAndRounding) {
   for (float v : {0.0f, 1.0f, -2.5f, 3.14159f, 65504.0f, 6.1e-5f, 1e-7f}) {

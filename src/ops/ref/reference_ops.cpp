@@ -6,6 +6,7 @@
 #include <numeric>
 #include <vector>
 
+#include "base/error.h"
 #include "ops/ops.h"
 
 namespace jamba::ops {
@@ -16,6 +17,8 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 void ref_matmul(const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
   const int64_t n = w.rows();
   const int64_t k = w.row_size();
+  // Checked here: an exception thrown inside the parallel region would terminate the process.
+  if (!is_weight_dtype(w.dtype)) fail("matmul: weight dtype ", dtype_name(w.dtype), " is not a weight dtype");
   // Enough work per thread to pay for the fork.
   const bool parallel = n * m * k > (1 << 15);
 #pragma omp parallel if (parallel)
