@@ -209,9 +209,9 @@ GgufHeader parse_gguf(const std::byte* bytes, uint64_t size, const std::string& 
   // Minimum sizes: a KV is a key length (8), a type (4) and at least 1 byte of value; a tensor
   // info is a name length (8), n_dims (4), a type (4) and an offset (8).
   if (kv_count > in.left() / 13)
-    in.error(16, cat("metadata count ", kv_count, " cannot fit in the ", in.left(), " bytes left"));
+    in.error(16, cat("metadata count ", kv_count, " cannot fit in the ", in.left(), " bytes left (truncated or corrupt file)"));
   if (tensor_count > in.left() / 24)
-    in.error(8, cat("tensor count ", tensor_count, " cannot fit in the ", in.left(), " bytes left"));
+    in.error(8, cat("tensor count ", tensor_count, " cannot fit in the ", in.left(), " bytes left (truncated or corrupt file)"));
 
   for (uint64_t k = 0; k < kv_count; ++k) {
     const uint64_t at = in.pos();
@@ -472,8 +472,15 @@ GgufArrayToWrite gguf_u32_array(const std::vector<uint32_t>& v) { return pack_ar
 GgufArrayToWrite gguf_f32_array(const std::vector<float>& v) { return pack_array(GgufValueType::FLOAT32, v); }
 
 void GgufWriter::add(const std::string& key, GgufValue value) {
-  if (value.type == GgufValueType::ARRAY && value.element_type != GgufValueType::STRING)
-    fail("GgufWriter: numeric array '", key, "' must be added as GgufArrayToWrite");
+  if (value.type == GgufValueType::ARRAY && value.element_type != GgufValueType::STRING) {
+    // A numeric array read from a file: copy its elements.
+    if (value.element_type == GgufValueType::ARRAY || (value.count > 0 && value.elements == nullptr))
+      fail("GgufWriter: numeric array '", key, "' has no elements to write");
+    GgufArrayToWrite array{value.element_type, {}, value.count};
+    array.bytes.assign(value.elements, value.elements + value.count * scalar_size(value.element_type));
+    add(key, std::move(array));
+    return;
+  }
   for (const Entry& e : entries_)
     if (e.key == key) fail("GgufWriter: metadata key '", key, "' added twice");
   if (key == "general.alignment") {

@@ -162,7 +162,7 @@ struct GgufTensorToWrite {
 // (sizes, duplicate names, names of 64 bytes or more, which ggml rejects) or on I/O failure.
 class GgufWriter {
  public:
-  void add(const std::string& key, GgufValue value);
+  void add(const std::string& key, GgufValue value);  // numeric arrays: elements copied from value.elements
   void add(const std::string& key, GgufArrayToWrite array);
   void add_tensor(GgufTensorToWrite tensor);
   void write(const std::string& path) const;

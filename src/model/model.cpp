@@ -8,8 +8,10 @@
 namespace jamba {
 
 bool is_gguf_model_path(const std::string& path) {
+  // Model directories are directories; any file given as a model must be a GGUF file (and the
+  // GGUF reader says so clearly when it is not).
   std::error_code ec;
-  return std::filesystem::is_regular_file(path, ec) && is_gguf_file(path);
+  return std::filesystem::is_regular_file(path, ec);
 }
 
 std::unique_ptr<Model> Model::load(const std::string& dir_or_file) {

@@ -23,7 +23,7 @@ struct Model {
   static std::unique_ptr<Model> load(const std::string& dir_or_file);
 };
 
-// True when `path` names a GGUF file rather than a model directory.
+// True when `path` names a file (to be read as GGUF) rather than a model directory.
 bool is_gguf_model_path(const std::string& path);
 
 }  // namespace jamba
