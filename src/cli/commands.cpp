@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -14,7 +15,10 @@
 
 #include "base/error.h"
 #include "base/mapped_file.h"
+#include "format/gguf.h"
+#include "format/gguf_jamba.h"
 #include "format/safetensors.h"
+#include "model/gguf_export.h"
 #include "model/memory_plan.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
@@ -30,6 +34,16 @@ double per_second(int64_t count, double ms) { return ms > 0 ? count * 1000.0 / m
 // Invalid UTF-8 cannot reach here from our decoders, but a JSON line must never throw.
 void print_json(const json& doc) {
   std::printf("%s\n", doc.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+}
+
+// Whether ids can be shown as text: tokenizer files in the directory, or a GGUF vocabulary.
+bool has_tokenizer(const std::string& model) {
+  if (is_gguf_model_path(model)) {
+    const GgufFile file(model);
+    const GgufValue* kind = file.header().find("tokenizer.ggml.model");
+    return kind && kind->type == GgufValueType::STRING && kind->str == "llama";
+  }
+  return file_exists(model + "/tokenizer.json") || file_exists(model + "/tokenizer.model");
 }
 
 }  // namespace
@@ -87,8 +101,7 @@ int run_generate(const CommonOptions& common, const GenerateOptions& options) {
   std::vector<int32_t> prompt;
   if (!options.tokens.empty()) {
     prompt = parse_token_list(options.tokens, "--tokens");
-    if (file_exists(common.model_dir + "/tokenizer.json") || file_exists(common.model_dir + "/tokenizer.model"))
-      tokenizer = Tokenizer::load(common.model_dir);
+    if (has_tokenizer(common.model_dir)) tokenizer = Tokenizer::load(common.model_dir);
   } else {
     const std::string text = options.prompt_file.empty() ? options.prompt : read_text_file(options.prompt_file);
     tokenizer = Tokenizer::load(common.model_dir);
@@ -231,6 +244,7 @@ namespace {
 
 int64_t dtype_bytes_of(const std::string& name) {
   if (name == "f32") return 4;
+  if (name == "q8_0" || name == "q4_0" || name == "q4_k" || name == "q6_k") return 1;  // only an estimate; GGUF sizes come from the file
   return 2;  // bf16, f16
 }
 
@@ -270,13 +284,31 @@ std::string human_count(int64_t n) {
 }  // namespace
 
 int run_info(const CommonOptions& common, const InfoOptions& options) {
-  const ModelConfig config = load_model_config(common.model_dir);
+  const bool gguf = is_gguf_model_path(common.model_dir);
+  std::optional<GgufFile> gguf_file;
+  if (gguf) gguf_file.emplace(common.model_dir);
+  const ModelConfig config =
+      gguf ? jamba_config_from_gguf(gguf_file->header(), common.model_dir) : load_model_config(common.model_dir);
   const LayerPlan plan = LayerPlan::from_config(config);
   // The config's dtype is the compute dtype; what the weights take is what the files hold, so
   // with safetensors present the stored dtype (when all share one) and bytes are reported.
   std::string weight_dtype = short_dtype(config.torch_dtype);
   std::optional<int64_t> stored_bytes;
-  if (TensorStore::has_weights(common.model_dir)) {
+  if (gguf) {
+    // The weights' size is the file's tensor bytes (blocks for quantized tensors).
+    int64_t bytes = 0;
+    std::set<std::string> types;
+    for (const GgufTensorInfo& t : gguf_file->header().tensors) {
+      bytes += static_cast<int64_t>(t.bytes);
+      if (t.ne.size() > 1) types.insert(ggml_type_name(static_cast<uint32_t>(t.type)));
+    }
+    stored_bytes = bytes;
+    if (types.size() == 1) {
+      std::string t = *types.begin();
+      for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      weight_dtype = t;
+    }
+  } else if (TensorStore::has_weights(common.model_dir)) {
     const TensorStore store = TensorStore::open(common.model_dir);
     std::set<DType> dtypes;
     int64_t bytes = 0;
@@ -355,6 +387,30 @@ int run_info(const CommonOptions& common, const InfoOptions& options) {
   std::printf("  weights %s + KV %s + states %s = %s\n", human_bytes(m.weight_bytes).c_str(),
               human_bytes(m.kv_bytes_total).c_str(), human_bytes(m.state_bytes_total).c_str(),
               human_bytes(m.total_bytes).c_str());
+  return 0;
+}
+
+int run_export_gguf(const CommonOptions& common, const ExportGgufOptions& options) {
+  if (is_gguf_model_path(common.model_dir))
+    fail(common.model_dir, ": already a GGUF file; export-gguf reads a Hugging Face model directory");
+  const GgufExportResult r = export_gguf(common.model_dir, options.output, options.type);
+  if (common.json) {
+    print_json({{"output", options.output},
+                {"type", options.type},
+                {"tensors", r.tensors},
+                {"bytes", r.file_bytes},
+                {"tokenizer", r.has_tokenizer},
+                {"f16_fallbacks", r.fallbacks},
+                {"llama_cpp_notes", r.notes}});
+    return 0;
+  }
+  std::printf("wrote %s: %" PRId64 " tensors, %s, matrices in %s%s\n", options.output.c_str(), r.tensors,
+              human_bytes(static_cast<int64_t>(r.file_bytes)).c_str(), options.type.c_str(),
+              r.has_tokenizer ? ", with the tokenizer" : " (no tokenizer.model: no vocabulary in the file)");
+  if (!r.fallbacks.empty())
+    std::printf("%zu matrices have rows that are not a multiple of 32 and were stored as f16 (e.g. %s)\n",
+                r.fallbacks.size(), r.fallbacks[0].c_str());
+  for (const std::string& note : r.notes) std::printf("llama.cpp compatibility: %s\n", note.c_str());
   return 0;
 }
 

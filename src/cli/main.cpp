@@ -18,7 +18,7 @@ constexpr const char* kDefaultModelHelp = "; default: $JAMBA_MODEL, else the dem
 
 void add_common(CLI::App* cmd, jamba::cli::CommonOptions& common, bool needs_weights) {
   cmd->add_option("-m,--model", common.model_dir,
-                  std::string(needs_weights ? "model directory (config.json + safetensors)" : "model directory (config.json)") +
+                  std::string(needs_weights ? "model directory (config.json + safetensors) or .gguf file" : "model directory (config.json) or .gguf file") +
                       kDefaultModelHelp);
   cmd->add_flag("--json", common.json, "print JSON");
   if (!needs_weights) return;
@@ -119,6 +119,14 @@ int main(int argc, char** argv) {
   info_cmd->add_option("--cache-dtype", info.cache_dtype, "KV / conv-window dtype: f32, bf16, f16 (default: the model's)")
       ->check(CLI::IsMember({"f32", "bf16", "f16"}));
 
+  jamba::cli::ExportGgufOptions export_gguf;
+  CLI::App* export_cmd = app.add_subcommand("export-gguf", "write the model as a GGUF file llama.cpp can load");
+  export_cmd->add_option("-m,--model", common.model_dir, "model directory (config.json + safetensors + tokenizer files)" + std::string(kDefaultModelHelp));
+  export_cmd->add_option("-o,--output", export_gguf.output, "the .gguf file to write")->required();
+  export_cmd->add_option("--type", export_gguf.type, "matrix type: f32, f16, bf16, q8_0, q4_0 (norms, A, D, conv, biases and the router stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  export_cmd->add_flag("--json", common.json, "print JSON");
+
   jamba::cli::TokenizeOptions tokenize;
   CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "text -> token ids and pieces (tokenizer files only)");
   tokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)" + std::string(kDefaultModelHelp));
@@ -159,7 +167,7 @@ int main(int argc, char** argv) {
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, random-model, info, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, random-model, info, export-gguf, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -183,6 +191,7 @@ int main(int argc, char** argv) {
     if (*chat_cmd) return jamba::cli::run_chat(common, chat);
     if (*render_cmd) return jamba::cli::run_render_chat(common, render);
     if (*info_cmd) return jamba::cli::run_info(common, info);
+    if (*export_cmd) return jamba::cli::run_export_gguf(common, export_gguf);
     if (*tokenize_cmd) return jamba::cli::run_tokenize(common, tokenize);
     if (*detokenize_cmd) return jamba::cli::run_detokenize(common, detokenize);
   } catch (const jamba::Error& e) {

@@ -47,10 +47,20 @@ struct ModelConfig {
   bool mamba_proj_bias = false;
   std::string torch_dtype = "float32"; // "dtype"/"torch_dtype": the storage dtype the model was saved in
 
+  // Per-layer layout, for files that give it per layer (GGUF's head_count_kv array, the
+  // layers holding a router) when no period/offset pair reproduces it. Empty (always, for
+  // config.json): the periods and offsets above decide. Otherwise num_hidden_layers entries.
+  std::vector<bool> attention_layer_list;
+  std::vector<bool> moe_layer_list;
+
   // Derived.
   int64_t d_inner() const { return mamba_expand * hidden_size; }
-  bool is_attention_layer(int64_t i) const { return i % attn_layer_period == attn_layer_offset; }
+  bool is_attention_layer(int64_t i) const {
+    if (!attention_layer_list.empty()) return attention_layer_list[static_cast<size_t>(i)];
+    return i % attn_layer_period == attn_layer_offset;
+  }
   bool is_moe_layer(int64_t i) const {
+    if (!moe_layer_list.empty()) return moe_layer_list[static_cast<size_t>(i)];
     return num_experts > 1 && i % expert_layer_period == expert_layer_offset;
   }
 };

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/mapped_file.h"
+#include "format/weight_source.h"
 #include "tensor/tensor.h"
 
 namespace jamba {
@@ -66,19 +67,19 @@ class SafetensorsFile {
 // All tensors of a checkpoint directory: `model.safetensors`, or the shards listed by
 // `model.safetensors.index.json` (every shard of the weight_map is opened; a tensor must be in
 // the shard the index names, and no tensor may appear twice).
-class TensorStore {
+class TensorStore : public WeightSource {
  public:
   // `dir` is a model directory. Throws Error naming the missing / broken file.
   static TensorStore open(const std::string& dir);
   // True when `dir` holds model.safetensors or model.safetensors.index.json.
   static bool has_weights(const std::string& dir);
 
-  bool contains(const std::string& name) const { return index_.count(name) != 0; }
+  bool contains(const std::string& name) const override { return index_.count(name) != 0; }
   // Throws Error("<dir>: missing tensor <name>") when absent.
-  TensorView get(const std::string& name) const;
+  TensorView get(const std::string& name) const override;
   // Which file a tensor lives in (for messages).
-  const std::string& file_of(const std::string& name) const;
-  std::vector<std::string> names() const;  // sorted
+  const std::string& file_of(const std::string& name) const override;
+  std::vector<std::string> names() const override;  // sorted
   size_t size() const { return index_.size(); }
 
  private:

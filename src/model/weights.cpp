@@ -11,10 +11,14 @@ namespace {
 // Looks tensors up by name, checks dtype and shape, and remembers what was used.
 class Binder {
  public:
-  explicit Binder(const TensorStore& store) : store_(store) {}
+  explicit Binder(const WeightSource& store) : store_(store) {}
 
   TensorView take(const std::string& name, const std::vector<int64_t>& shape) {
-    if (!store_.contains(name)) fail("checkpoint is missing tensor '", name, "' (expected shape ", shape_string(shape), ")");
+    if (!store_.contains(name)) {
+      const std::string stored = store_.stored_name(name);
+      fail("checkpoint is missing tensor '", name, "'", stored != name ? " ('" + stored + "' in the file)" : std::string(),
+           " (expected shape ", shape_string(shape), ")");
+    }
     TensorView t = store_.get(name);
     if (!is_weight_dtype(t.dtype))
       fail(store_.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(t.dtype), "; expected F32, F16 or BF16");
@@ -44,7 +48,7 @@ class Binder {
   }
 
  private:
-  const TensorStore& store_;
+  const WeightSource& store_;
   std::set<std::string> used_;
 };
 
@@ -55,7 +59,7 @@ FfnWeights bind_ffn(Binder& b, const std::string& prefix, int64_t H, int64_t I) 
 
 }  // namespace
 
-Weights bind_weights(const TensorStore& store, const ModelConfig& c, const LayerPlan& plan) {
+Weights bind_weights(const WeightSource& store, const ModelConfig& c, const LayerPlan& plan) {
   Binder b(store);
   const int64_t H = c.hidden_size, V = c.vocab_size, I = c.intermediate_size;
   const int64_t hd = c.head_dim, nh = c.num_attention_heads, nkv = c.num_key_value_heads;
@@ -100,8 +104,12 @@ Weights bind_weights(const TensorStore& store, const ModelConfig& c, const Layer
       mw.conv_weight = b.take_f32(m + "conv1d.weight", {Di, 1, K});
       if (c.mamba_conv_bias) mw.conv_bias = b.take_f32(m + "conv1d.bias", {Di});
       mw.dt_bias = b.take_f32(m + "dt_proj.bias", {Di});
-      mw.A = b.take_f32(m + "A_log", {Di, N});
-      for (float& a : mw.A) a = -std::exp(a);
+      if (store.contains(m + "A")) {
+        mw.A = b.take_f32(m + "A", {Di, N});
+      } else {
+        mw.A = b.take_f32(m + "A_log", {Di, N});
+        for (float& a : mw.A) a = -std::exp(a);
+      }
       mw.D = b.take_f32(m + "D", {Di});
       mw.dt_norm = b.take_f32(m + "dt_layernorm.weight", {R});
       mw.b_norm = b.take_f32(m + "b_layernorm.weight", {N});

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "format/model_config.h"
-#include "format/safetensors.h"
+#include "format/weight_source.h"
 #include "model/layer_plan.h"
 #include "tensor/tensor.h"
 
@@ -23,7 +23,7 @@ struct MambaWeights {
   std::vector<float> conv_weight;    // [Di, K]
   std::vector<float> conv_bias;      // empty unless mamba_conv_bias
   std::vector<float> dt_bias;        // [Di]
-  std::vector<float> A;              // [Di, N] = -exp(A_log), fp32
+  std::vector<float> A;              // [Di, N] = -exp(A_log), fp32 (taken as stored when the source has A)
   std::vector<float> D;              // [Di]
   std::vector<float> dt_norm, b_norm, c_norm;
 };
@@ -56,6 +56,8 @@ struct Weights {
 // Binds every tensor the config needs. Throws Error naming the tensor and its file when one is
 // missing, has the wrong shape or a non-float dtype, when a small tensor holds NaN/Inf, or when
 // the checkpoint holds tensors this config does not use (a config/checkpoint mismatch).
-Weights bind_weights(const TensorStore& store, const ModelConfig& config, const LayerPlan& plan);
+// A: from "mamba.A_log" (HF) as -exp(A_log), or from "mamba.A" as stored (GGUF files hold A,
+// and recomputing it through log/exp would not give the same floats back).
+Weights bind_weights(const WeightSource& store, const ModelConfig& config, const LayerPlan& plan);
 
 }  // namespace jamba

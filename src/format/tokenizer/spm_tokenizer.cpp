@@ -29,13 +29,7 @@ SpmTokenizer::SpmTokenizer(const std::string& path, const std::string& config_pa
   path_ = path;
   auto status = sp_->Load(path);
   if (!status.ok()) fail(path, ": cannot load the SentencePiece model: ", status.ToString());
-  decoder_ = llama_decoder();
-  for (int id = 0; id < sp_->GetPieceSize(); ++id) {
-    if (sp_->IsControl(id) || sp_->IsUnknown(id)) {
-      const std::string& piece = sp_->IdToPiece(id);
-      if (!piece.empty()) specials_.emplace_back(piece, id);
-    }
-  }
+  init_pieces();
   if (!config_path.empty()) read_config(config_path);
   add_bos_ = add_bos_token_.value_or(true);
   add_eos_ = add_eos_token_.value_or(false);
@@ -47,6 +41,39 @@ SpmTokenizer::SpmTokenizer(const std::string& path, const std::string& config_pa
   if (!eos_token_) eos_id_ = reserved(sp_->eos_id());
   if (!unk_token_) unk_id_ = reserved(sp_->unk_id());
   if (!pad_token_) pad_id_ = reserved(sp_->pad_id());
+}
+
+SpmTokenizer::SpmTokenizer(const std::string& label, const std::string& serialized_proto, const SpmOverrides& overrides)
+    : sp_(std::make_unique<sentencepiece::SentencePieceProcessor>()) {
+  kind_ = "gguf";
+  path_ = label;
+  auto status = sp_->LoadFromSerializedProto(serialized_proto);
+  if (!status.ok()) fail(label, ": the vocabulary does not make a SentencePiece model: ", status.ToString());
+  init_pieces();
+  auto valid = [&](std::optional<int32_t> id) -> std::optional<int32_t> {
+    if (id && (*id < 0 || *id >= sp_->GetPieceSize())) return std::nullopt;
+    return id;
+  };
+  bos_id_ = valid(overrides.bos);
+  eos_id_ = valid(overrides.eos);
+  unk_id_ = valid(overrides.unk);
+  pad_id_ = valid(overrides.pad);
+  if (bos_id_) bos_token_ = sp_->IdToPiece(*bos_id_);
+  if (eos_id_) eos_token_ = sp_->IdToPiece(*eos_id_);
+  if (unk_id_) unk_token_ = sp_->IdToPiece(*unk_id_);
+  if (pad_id_) pad_token_ = sp_->IdToPiece(*pad_id_);
+  add_bos_ = overrides.add_bos.value_or(true);
+  add_eos_ = overrides.add_eos.value_or(false);
+}
+
+void SpmTokenizer::init_pieces() {
+  decoder_ = llama_decoder();
+  for (int id = 0; id < sp_->GetPieceSize(); ++id) {
+    if (sp_->IsControl(id) || sp_->IsUnknown(id)) {
+      const std::string& piece = sp_->IdToPiece(id);
+      if (!piece.empty()) specials_.emplace_back(piece, id);
+    }
+  }
 }
 
 SpmTokenizer::~SpmTokenizer() = default;

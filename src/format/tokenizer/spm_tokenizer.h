@@ -20,9 +20,18 @@ namespace jamba::tok {
 
 class Decoder;
 
+// Special tokens and flags given by the container rather than tokenizer_config.json (GGUF's
+// tokenizer.ggml.* keys).
+struct SpmOverrides {
+  std::optional<int32_t> bos, eos, unk, pad;
+  std::optional<bool> add_bos, add_eos;
+};
+
 class SpmTokenizer : public Tokenizer {
  public:
   SpmTokenizer(const std::string& path, const std::string& config_path);
+  // A serialized ModelProto (rebuilt from a GGUF vocabulary); `label` names it in errors.
+  SpmTokenizer(const std::string& label, const std::string& serialized_proto, const SpmOverrides& overrides);
   ~SpmTokenizer() override;
 
   Encoding encode_with_pieces(std::string_view text, bool add_special_tokens) const override;
@@ -40,6 +49,7 @@ class SpmTokenizer : public Tokenizer {
   std::vector<int32_t> encode_plain(std::string_view text) const;
 
  private:
+  void init_pieces();
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;
   std::unique_ptr<Decoder> decoder_;
   std::vector<std::pair<std::string, int32_t>> specials_;  // control / unknown pieces, longest first

@@ -6,6 +6,7 @@
 
 #include "base/error.h"
 #include "format/json_document.h"
+#include "format/tokenizer/gguf_vocab.h"
 #include "format/tokenizer/hf_tokenizer.h"
 #include "format/tokenizer/json_view.h"
 #include "format/tokenizer/spm_tokenizer.h"
@@ -70,6 +71,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_sentencepiece(const std::string& path
 
 std::unique_ptr<Tokenizer> Tokenizer::load(const std::string& dir) {
   std::error_code ec;
+  if (fs::is_regular_file(dir, ec)) return tokenizer_from_gguf(dir);  // a model file: GGUF
   if (!fs::is_directory(dir, ec)) fail(dir, ": not a directory");
   const fs::path base(dir);
   std::string config = (base / "tokenizer_config.json").string();
