@@ -146,6 +146,7 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(DecodeArg
         sum += p;
       }
       sum = warp_sum(sum);
+      __syncwarp();  // every lane has read m_run[r] before lane 0 rewrites it
       if (lane == 0) {
         const float al = m_new == -INFINITY ? 1.0f : expf(m_old - m_new);
         alpha[r] = al;
@@ -222,28 +223,25 @@ __global__ void __launch_bounds__(kDecThreads) attention_decode_kernel(DecodeArg
   }
 }
 
-// One block per output row (t, h): merge the splits.
+// One block per output row (t, h): merge the splits. Every thread recomputes the split weights
+// from part_ml (nsplit is unbounded at long contexts, so no shared array of them).
 __global__ void attention_combine_kernel(int64_t nsplit, int64_t rows, int64_t hd, const float* __restrict__ part_o,
                                          const float* __restrict__ part_ml, float* out) {
-  extern __shared__ float weight[];  // nsplit
-  __shared__ float inv_total;
   const int64_t row = blockIdx.x;
   float mx = -INFINITY;
   for (int64_t s = 0; s < nsplit; ++s) mx = fmaxf(mx, part_ml[(s * rows + row) * 2]);
-  for (int64_t s = threadIdx.x; s < nsplit; s += blockDim.x) {
+  float total = 0.0f;
+  for (int64_t s = 0; s < nsplit; ++s) {
     const float m = part_ml[(s * rows + row) * 2];
-    weight[s] = m == -INFINITY ? 0.0f : expf(m - mx);
+    if (m != -INFINITY) total += expf(m - mx) * part_ml[(s * rows + row) * 2 + 1];
   }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    float total = 0.0f;
-    for (int64_t s = 0; s < nsplit; ++s) total += weight[s] * part_ml[(s * rows + row) * 2 + 1];
-    inv_total = 1.0f / total;
-  }
-  __syncthreads();
+  const float inv_total = 1.0f / total;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
     float o = 0.0f;
-    for (int64_t s = 0; s < nsplit; ++s) o = fmaf(weight[s], part_o[(s * rows + row) * hd + d], o);
+    for (int64_t s = 0; s < nsplit; ++s) {
+      const float m = part_ml[(s * rows + row) * 2];
+      if (m != -INFINITY) o = fmaf(expf(m - mx), part_o[(s * rows + row) * hd + d], o);
+    }
     out[row * hd + d] = o * inv_total;
   }
 }
@@ -462,7 +460,7 @@ void launch_decode(DecodeArgs a, int64_t splits, Context::Impl& d) {
   if (a.nsplit > 1) {
     const int64_t rows_out = a.T * a.nh;
     const int threads = a.hd >= 128 ? 128 : 64;
-    attention_combine_kernel<<<static_cast<unsigned>(rows_out), threads, a.nsplit * sizeof(float), d.stream>>>(
+    attention_combine_kernel<<<static_cast<unsigned>(rows_out), threads, 0, d.stream>>>(
         a.nsplit, rows_out, a.hd, a.part_o, a.part_ml, a.out);
     JAMBA_LAUNCH_CHECK("attention_decode");
   }
