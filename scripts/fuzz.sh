@@ -6,6 +6,7 @@
 #
 #   scripts/fuzz.sh            # 20 s per target
 #   scripts/fuzz.sh 300        # 5 min per target
+#   FUZZ_TARGETS=gguf scripts/fuzz.sh 120   # one target
 #   reproduce: build-fuzz/bin/fuzz_safetensors build-fuzz/artifacts/safetensors/crash-...
 set -euo pipefail
 
@@ -16,7 +17,7 @@ cxx="${CXX_FUZZ:-clang++}"
 
 cmake -S "$root" -B "$build" -G Ninja -DJAMBA_FUZZ=ON -DJAMBA_BUILD_TESTS=OFF \
   -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" --target fuzz_safetensors fuzz_model_config fuzz_tokenizer fuzz_chat_template
+cmake --build "$build" --target fuzz_safetensors fuzz_model_config fuzz_tokenizer fuzz_chat_template fuzz_gguf
 
 scratch="$(mktemp -d "${TMPDIR:-/tmp}/jamba-fuzz.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
@@ -28,11 +29,13 @@ targets=(
   "model_config tests/fuzz/corpus/config tests/fuzz/config.dict 4096"
   "tokenizer tests/fuzz/corpus/tokenizer tests/fuzz/tokenizer.dict 4096"
   "chat_template tests/fuzz/corpus/chat_template tests/fuzz/chat_template.dict 4096"
+  "gguf tests/fuzz/corpus/gguf tests/fuzz/gguf.dict 4096"
 )
 
 status=0
 for spec in "${targets[@]}"; do
   read -r name seeds dict max_len <<<"$spec"
+  if [[ -n "${FUZZ_TARGETS:-}" && " $FUZZ_TARGETS " != *" $name "* ]]; then continue; fi
   corpus="$scratch/$name"
   artifacts="$build/artifacts/$name"
   mkdir -p "$corpus" "$artifacts"

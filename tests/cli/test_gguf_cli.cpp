@@ -176,6 +176,30 @@ TEST_F(GgufCli, DemoModelPerplexityAndTokenizerThroughGguf) {
   EXPECT_EQ(json::parse(g1.out)["text"], json::parse(g2.out)["text"]);
 }
 
+// Without tokenizer.model the vocabulary comes from tokenizer.json (Llama-style BPE: merge ranks
+// become scores); the GGUF tokenizes both demo texts exactly as the directory does, and carries
+// the chat template and its special tokens.
+TEST_F(GgufCli, TokenizerJsonVocabularyAndChatTemplateThroughGguf) {
+  const std::string copy = dir_->file("demo_without_spm");
+  std::filesystem::create_directories(copy);
+  for (const auto& entry : std::filesystem::directory_iterator(demo_model()))
+    if (entry.path().filename() != "tokenizer.model")
+      std::filesystem::copy_file(entry.path(), copy + "/" + entry.path().filename().string());
+  const std::string gguf = exported(copy, "q4_0");
+  for (const char* text : {"demo/moby_dick_opening.txt", "demo/sotu_2021_opening.txt"}) {
+    const auto a = test::run_jamba({"tokenize", "-m", demo_model(), "--text-file", fixture(text), "--json"});
+    const auto b = test::run_jamba({"tokenize", "-m", gguf, "--text-file", fixture(text), "--json"});
+    ASSERT_EQ(b.exit_code, 0) << b.err;
+    EXPECT_EQ(json::parse(a.out), json::parse(b.out)) << text;
+  }
+  const std::string messages = dir_->file("messages.json");
+  test::write_file(messages, R"([{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi there"}])");
+  const auto ra = test::run_jamba({"render-chat", "-m", demo_model(), "--messages-file", messages, "--add-generation-prompt", "--json"});
+  const auto rb = test::run_jamba({"render-chat", "-m", gguf, "--messages-file", messages, "--add-generation-prompt", "--json"});
+  ASSERT_EQ(rb.exit_code, 0) << rb.err;
+  EXPECT_EQ(json::parse(ra.out), json::parse(rb.out));
+}
+
 // ---- bad input ----
 
 void expect_clean_failure(const test::CommandResult& r, const std::vector<std::string>& needles) {

@@ -315,6 +315,12 @@ TEST(Gguf, WriterReaderRoundTripOfEveryType) {
   expect_error_contains(error_of([&] { m.string("a.u32"); }), {"x.gguf", "'a.u32'", "a string", "UINT32"});
   expect_error_contains(error_of([&] { m.integer("a.i32", 0, 10); }), {"'a.i32'", "-7", "outside"});
   expect_error_contains(error_of([&] { m.integer("missing.key", 0, 1); }), {"'missing.key'", "missing"});
+  // Version 2 has the same layout (v3 only allowed big-endian files): it reads the same.
+  std::vector<std::byte> v2 = bytes_of(dir.file("x.gguf"));
+  v2[4] = std::byte{2};
+  const GgufHeader h2 = parse_gguf(v2.data(), v2.size(), "v2.gguf");
+  EXPECT_EQ(h2.version, 2u);
+  EXPECT_EQ(h2.tensors.size(), 3u);
   // Re-writing a parsed file's metadata copies numeric arrays.
   GgufWriter copy;
   for (const auto& [key, value] : h.metadata) copy.add(key, value);
@@ -580,7 +586,8 @@ TEST_F(GgufJamba, QuantizedTensorsKeepTheirBlocks) {
   // Small tensors stay F32 whatever the requested type.
   for (const char* name : {"blk.0.ssm_a", "blk.0.ssm_d", "blk.0.ssm_conv1d.weight", "blk.1.ffn_gate_inp.weight", "output_norm.weight"}) {
     const GgufTensorInfo* t = f.header().tensor(name);
-    if (t) EXPECT_EQ(t->type, GgmlType::F32) << name;
+    ASSERT_NE(t, nullptr) << name;
+    EXPECT_EQ(t->type, GgmlType::F32) << name;
   }
 }
 

@@ -9,6 +9,7 @@
 #include "base/error.h"
 #include "base/mapped_file.h"
 #include "format/chat_template/interpreter.h"
+#include "format/gguf.h"
 #include "format/chat_template/parser.h"
 #include "format/chat_template/unicode.h"
 #include "format/json_document.h"
@@ -124,7 +125,6 @@ ModelChatTemplate load_chat_template(const std::string& model_dir, const std::st
   namespace fs = std::filesystem;
   const fs::path dir(model_dir);
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) fail(model_dir, ": not a directory");
 
   struct Candidate {
     std::string name, source, label;
@@ -132,10 +132,37 @@ ModelChatTemplate load_chat_template(const std::string& model_dir, const std::st
   std::vector<Candidate> templates;
   nlohmann::ordered_json special_tokens = nlohmann::ordered_json::object();
 
+  if (fs::is_regular_file(dir, ec)) {
+    // A GGUF model file: tokenizer.chat_template ("default") and tokenizer.chat_template.<name>,
+    // special tokens by id from tokenizer.ggml.*_token_id.
+    const GgufFile file(model_dir);
+    const GgufMetadata m = file.metadata();
+    const std::string prefix = "tokenizer.chat_template";
+    for (const auto& [key, value] : file.header().metadata) {
+      if (key.compare(0, prefix.size(), prefix) != 0 || value.type != GgufValueType::STRING) continue;
+      if (key == prefix) templates.push_back({"default", value.str, model_dir + " (" + key + ")"});
+      else if (key.size() > prefix.size() + 1 && key[prefix.size()] == '.')
+        templates.push_back({key.substr(prefix.size() + 1), value.str, model_dir + " (" + key + ")"});
+    }
+    if (m.has("tokenizer.ggml.tokens")) {
+      const std::vector<std::string>& tokens = m.string_array("tokenizer.ggml.tokens");
+      const std::pair<const char*, const char*> keys[] = {{"bos_token", "tokenizer.ggml.bos_token_id"},
+                                                          {"eos_token", "tokenizer.ggml.eos_token_id"},
+                                                          {"unk_token", "tokenizer.ggml.unknown_token_id"},
+                                                          {"pad_token", "tokenizer.ggml.padding_token_id"}};
+      for (const auto& [token_name, key] : keys)
+        if (const auto id = m.optional_integer(key, 0, static_cast<int64_t>(tokens.size()) - 1))
+          special_tokens[token_name] = tokens[static_cast<size_t>(*id)];
+    }
+    if (templates.empty()) fail(model_dir, ": no chat template (the GGUF file has no tokenizer.chat_template)");
+  } else if (!fs::is_directory(dir, ec)) {
+    fail(model_dir, ": not a directory");
+  }
+
   const fs::path jinja = dir / "chat_template.jinja";
-  if (fs::exists(jinja, ec)) templates.push_back({"default", read_text_file(jinja.string()), jinja.string()});
+  if (fs::is_directory(dir, ec) && fs::exists(jinja, ec)) templates.push_back({"default", read_text_file(jinja.string()), jinja.string()});
   const fs::path extra_dir = dir / "additional_chat_templates";
-  if (fs::is_directory(extra_dir, ec)) {
+  if (fs::is_directory(dir, ec) && fs::is_directory(extra_dir, ec)) {
     std::vector<fs::path> files;
     for (const auto& entry : fs::directory_iterator(extra_dir, ec))
       if (entry.path().extension() == ".jinja") files.push_back(entry.path());
@@ -144,7 +171,7 @@ ModelChatTemplate load_chat_template(const std::string& model_dir, const std::st
   }
 
   const fs::path config_path = dir / "tokenizer_config.json";
-  if (fs::exists(config_path, ec)) {
+  if (fs::is_directory(dir, ec) && fs::exists(config_path, ec)) {
     const std::string label = config_path.string();
     const nlohmann::ordered_json config = parse_ordered_json(read_text_file(label), label);
     if (!config.is_object()) fail(label, ": expected a JSON object");

@@ -80,6 +80,8 @@ struct ModelChatTemplate {
 // (a string, or a list of {"name", "template"}). With several templates, `name` picks one;
 // without a name, "tool_use" is chosen when `with_tools` and it exists, else "default".
 // Special tokens come from tokenizer_config.json (strings or {"content": ...} objects).
+// `model_dir` may also be a GGUF file: tokenizer.chat_template (+ tokenizer.chat_template.<name>)
+// and the tokenizer.ggml.*_token_id tokens.
 // Throws jamba::Error naming the file when there is no template or a file is malformed.
 ModelChatTemplate load_chat_template(const std::string& model_dir, const std::string& name = "",
                                      bool with_tools = false);

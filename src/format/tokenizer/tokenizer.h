@@ -29,6 +29,7 @@ class Tokenizer {
   virtual ~Tokenizer() = default;
 
   // tokenizer.json, else tokenizer.model, in `dir` (+ tokenizer_config.json when present).
+  // `dir` may also be a GGUF model file: its tokenizer.ggml.* vocabulary (gguf_vocab.h).
   static std::unique_ptr<Tokenizer> load(const std::string& dir);
   // One file directly; `config_path` may be empty.
   static std::unique_ptr<Tokenizer> from_tokenizer_json(const std::string& path, const std::string& config_path = "");
