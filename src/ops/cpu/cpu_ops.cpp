@@ -173,7 +173,7 @@ void selective_scan(const Kernels& kt, const float* u, const float* delta, const
   const cpu::ScanArgs a{u, delta, A, B, C, D, z, T, Di, N, state, y};
   run_threads(threads_for(double(T) * Di * N, 1 << 14), [&](int t, int nt) {
     const Range c = split(Di, nt, t, 16);
-    if (c.begin < c.end) kt.selective_scan(a, c.begin, c.end, scratch(kt.scan_scratch_floats(N)));
+    if (c.begin < c.end) kt.selective_scan(a, c.begin, c.end, scratch(kt.scan_scratch_floats(c.end - c.begin, N)));
   });
 }
 

@@ -75,9 +75,9 @@ struct Kernels {
   void (*exp)(const float* x, int64_t n, float* y);  // the kernels' fast exp, for tests
   // Channels [c0, c1) over all T rows, including their part of the state update.
   void (*causal_conv1d_silu)(const ConvArgs& a, int64_t c0, int64_t c1);
-  // Channels [c0, c1); `scratch` holds scan_scratch_floats(N) floats.
+  // Channels [c0, c1); `scratch` holds scan_scratch_floats(c1 - c0, N) floats.
   void (*selective_scan)(const ScanArgs& a, int64_t c0, int64_t c1, float* scratch);
-  int64_t (*scan_scratch_floats)(int64_t N);
+  int64_t (*scan_scratch_floats)(int64_t channels, int64_t N);
   // `scratch` holds attention_scratch_floats(rows * heads, hd) floats.
   void (*attention_block)(const AttentionArgs& a, const AttentionBlock& b, float* scratch);
   int64_t (*attention_scratch_floats)(int64_t queries, int64_t hd);
