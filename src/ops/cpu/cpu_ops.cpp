@@ -49,6 +49,15 @@ bool cpu_has(CpuIsa isa) {
 #endif
 }
 
+bool cpu_has_bf16_dot() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpu::avx512bf16_kernels() != nullptr && cpu::avx512_kernels() != nullptr && cpu_has(CpuIsa::Avx512) &&
+         __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
+#endif
+}
+
 const Kernels* kernels_of(CpuIsa isa) {
   switch (isa) {
     case CpuIsa::Generic: return cpu::generic_kernels();
@@ -106,13 +115,15 @@ cpu::WeightFormat weight_format(const TensorView& w) {
   }
 }
 
-void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
-  const int64_t n = w.rows(), k = w.row_size();
-  const cpu::MatmulArgs a{x, m, k, n, w.data, weight_format(w), bias, y};
+// Runs compute(a, i0, i1, j0, j1, panel) over the threads; false when there is nothing to
+// multiply (y then holds the bias or zeros).
+template <class Compute>
+void run_matmul(const Kernels& kt, const cpu::MatmulArgs& a, const Compute& compute) {
+  const int64_t m = a.m, n = a.n, k = a.k;
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0f;
+      for (int64_t j = 0; j < n; ++j) a.y[i * n + j] = a.bias ? a.bias[j] : 0.0f;
     return;
   }
   // Split the weight rows when each thread gets a few strips (each thread then reads only its
@@ -123,11 +134,34 @@ void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, c
     float* panel = scratch(kt.gemm_panel_floats);
     if (split_cols) {
       const Range cols = split(n, nt, t, kt.gemm_strip_cols);
-      if (cols.begin < cols.end) kt.matmul(a, 0, m, cols.begin, cols.end, panel);
+      if (cols.begin < cols.end) compute(a, 0, m, cols.begin, cols.end, panel);
     } else {
       const Range rows = split(m, nt, t, kt.gemm_tile_rows);
-      if (rows.begin < rows.end) kt.matmul(a, rows.begin, rows.end, 0, n, panel);
+      if (rows.begin < rows.end) compute(a, rows.begin, rows.end, 0, n, panel);
     }
+  });
+}
+
+void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
+  run_matmul(kt, {x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y}, kt.matmul);
+}
+
+// bf16 weights through bf16 dot products, the activations rounded to bf16 once; other weights
+// as matmul().
+void matmul_bf16_dot(const Kernels& kt, const cpu::Bf16DotKernels& kb, const float* x, int64_t m,
+                     const TensorView& w, const float* bias, float* y) {
+  const cpu::MatmulArgs a{x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y};
+  if (a.format != cpu::WeightFormat::BF16 || a.k == 0 || m <= 0) return run_matmul(kt, a, kt.matmul);
+  const int64_t k2 = (a.k + 1) / 2 * 2;
+  thread_local std::vector<uint16_t> rounded;
+  if (rounded.size() < static_cast<size_t>(m * k2)) rounded.resize(m * k2);
+  uint16_t* xb = rounded.data();
+  run_threads(threads_for(double(m) * a.k, 1 << 16), [&](int t, int nt) {
+    const Range r = split(m, nt, t, 1);
+    if (r.begin < r.end) kb.round_rows(x + r.begin * a.k, r.end - r.begin, a.k, xb + r.begin * k2);
+  });
+  run_matmul(kt, a, [&](const cpu::MatmulArgs& args, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* panel) {
+    kb.matmul(args, xb, i0, i1, j0, j1, panel);
   });
 }
 
@@ -303,6 +337,19 @@ Backend make_backend(const char* name) {
   };
 }
 
+// AVX-512 kernels with the bf16-dot-product matmul; null without AVX512-BF16.
+const Backend* bf16_dot_backend() {
+  static const Backend backend = [] {
+    Backend b = make_backend<CpuIsa::Avx512>("cpu-bf16");
+    b.matmul = [](const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
+      static const cpu::Bf16DotKernels& kb = *cpu::avx512bf16_kernels();
+      matmul_bf16_dot(kernels<CpuIsa::Avx512>(), kb, x, m, w, bias, y);
+    };
+    return b;
+  }();
+  return cpu_has_bf16_dot() ? &backend : nullptr;
+}
+
 const Backend& backend_of(CpuIsa isa, bool as_default) {
   static const Backend generic = make_backend<CpuIsa::Generic>("cpu-generic");
   static const Backend avx2 = make_backend<CpuIsa::Avx2>("cpu-avx2");
@@ -348,6 +395,7 @@ CpuIsa best_cpu_isa() {
 }
 
 const Backend& cpu_backend() { return backend_of(best_cpu_isa(), true); }
+const Backend* cpu_bf16_backend() { return bf16_dot_backend(); }
 const Backend& cpu_backend(CpuIsa isa) { return backend_of(isa, false); }
 
 }  // namespace jamba::ops

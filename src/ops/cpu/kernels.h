@@ -83,10 +83,20 @@ struct Kernels {
   int64_t (*attention_scratch_floats)(int64_t queries, int64_t hd);
 };
 
+// Matmul of bf16 weights with bf16 dot products (AVX512-BF16): the activations rounded to bf16.
+struct Bf16DotKernels {
+  // out: `rows` rows of k rounded up to even, x rounded to nearest even, padded with a zero.
+  void (*round_rows)(const float* x, int64_t rows, int64_t k, uint16_t* out);
+  // As Kernels::matmul for a.format == BF16, reading x as `x_bf16` (round_rows of a.x).
+  void (*matmul)(const MatmulArgs& a, const uint16_t* x_bf16, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                 float* panel);
+};
+
 // nullptr where the build has no such kernels (non-x86) — the CPU may still lack the ISA:
 // cpu_ops.cpp checks that.
 const Kernels* generic_kernels();
 const Kernels* avx2_kernels();
 const Kernels* avx512_kernels();
+const Bf16DotKernels* avx512bf16_kernels();
 
 }  // namespace jamba::ops::cpu

@@ -656,6 +656,7 @@ void attention_block(const AttentionArgs& a, const AttentionBlock& b, float* scr
 
 // ---------------------------------------------------------------------------------------------
 
+#ifndef JAMBA_CPU_NO_TABLE
 const Kernels kTable = {
     JAMBA_CPU_ISA_NAME,
     kGemmMR,
@@ -672,3 +673,4 @@ const Kernels kTable = {
     attention_block,
     attention_scratch_floats,
 };
+#endif
