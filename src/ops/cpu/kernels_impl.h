@@ -20,44 +20,22 @@ constexpr float kInf = __builtin_inff();
 // panel depth kKc is a multiple of 64 and kk a multiple of kWidth, so a group of 32 or 64
 // never straddles a load or a panel).
 
-struct F32Rows {
-  const float* base;
+template <class T, F (*Load)(const T*), F (*LoadN)(const T*, int)>
+struct RowsOf {
+  const T* base;
   int64_t k;
   struct Row {
-    const float* p;
-    F get(int64_t kk) const { return load(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_n(p + kk, n); }
+    const T* p;
+    F get(int64_t kk) const { return Load(p + kk); }
+    F get_n(int64_t kk, int n) const { return LoadN(p + kk, n); }
     template <int Locality>
     void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
   };
   Row row(int64_t j) const { return {base + j * k}; }
 };
-
-struct Bf16Rows {
-  const uint16_t* base;
-  int64_t k;
-  struct Row {
-    const uint16_t* p;
-    F get(int64_t kk) const { return load_bf16(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_bf16_n(p + kk, n); }
-    template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
-  };
-  Row row(int64_t j) const { return {base + j * k}; }
-};
-
-struct F16Rows {
-  const uint16_t* base;
-  int64_t k;
-  struct Row {
-    const uint16_t* p;
-    F get(int64_t kk) const { return load_f16(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_f16_n(p + kk, n); }
-    template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
-  };
-  Row row(int64_t j) const { return {base + j * k}; }
-};
+using F32Rows = RowsOf<float, load, load_n>;
+using Bf16Rows = RowsOf<uint16_t, load_bf16, load_bf16_n>;
+using F16Rows = RowsOf<uint16_t, load_f16, load_f16_n>;
 
 // Calls fn(rows) with the reader for a's weight format.
 template <class Fn>
