@@ -23,7 +23,7 @@ void add_common(CLI::App* cmd, jamba::cli::CommonOptions& common, bool needs_wei
   cmd->add_flag("--json", common.json, "print JSON");
   if (!needs_weights) return;
   cmd->add_option("-t,--threads", common.threads, "threads (default: all cores)")->check(CLI::Range(0, 4096));
-  cmd->add_option("--backend", common.backend, "op backend: cpu (default), ref, cpu-avx2, cpu-generic");
+  cmd->add_option("--backend", common.backend, "op backend: cpu (default), ref, cpu-bf16, cpu-avx2, cpu-generic");
   cmd->add_option("--ctx", common.context, "context length cap in tokens (default: the config's)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--prefill-chunk", common.prefill_chunk, "tokens per forward while prefilling (0: all)")

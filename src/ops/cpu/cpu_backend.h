@@ -19,4 +19,12 @@ CpuIsa best_cpu_isa();  // the highest supported, capped by JAMBA_CPU_ISA
 const Backend& cpu_backend();             // "cpu": best_cpu_isa()
 const Backend& cpu_backend(CpuIsa isa);   // "cpu-<isa>"; throws Error when not supported
 
+// "cpu-bf16": the AVX-512 kernels, but bf16 weights are multiplied with bf16 dot products
+// (AVX512-BF16), the activations rounded to bf16 first (8 significant bits: relative error
+// <= 2^-8 each): up to twice the prefill matmul rate, for an output error of about
+// 2^-8 / sqrt(3) ~ 2.3e-3 of ||x * w|| (at most 2^-8 * sum |x w|) instead of fp32 rounding —
+// DESIGN.md's "bf16 compute" tier, not the 1e-4 fp32 parity target. Not a default; nullptr
+// where the CPU (or build) has no AVX512-BF16.
+const Backend* cpu_bf16_backend();
+
 }  // namespace jamba::ops

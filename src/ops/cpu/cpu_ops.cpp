@@ -2,8 +2,9 @@
 // table of the instruction set chosen at run time. Compiled for the baseline CPU.
 //
 // Threads: OpenMP, as the rest of the code (and --threads) already uses it. A parallel region
-// costs about a microsecond here (bench/ops_bench.cpp measures it), small next to any op big
-// enough to be split; small ops run on the calling thread.
+// costs a few microseconds here (bench/ops_bench.cpp measures it: 3 us on 2 Zen 5 vCPUs), small
+// next to any op big enough to be split (threads_for); smaller ops run on the calling thread.
+// A pool of our own would save little of that and lose OpenMP's --threads plumbing.
 #include "ops/cpu/cpu_backend.h"
 
 #include <omp.h>
@@ -46,6 +47,15 @@ bool cpu_has(CpuIsa isa) {
   return false;
 #else
   return isa == CpuIsa::Generic;
+#endif
+}
+
+bool cpu_has_bf16_dot() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpu::avx512bf16_kernels() != nullptr && cpu::avx512_kernels() != nullptr && cpu_has(CpuIsa::Avx512) &&
+         __builtin_cpu_supports("avx512bf16");
+#else
+  return false;
 #endif
 }
 
@@ -106,13 +116,15 @@ cpu::WeightFormat weight_format(const TensorView& w) {
   }
 }
 
-void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
-  const int64_t n = w.rows(), k = w.row_size();
-  const cpu::MatmulArgs a{x, m, k, n, w.data, weight_format(w), bias, y};
+// Runs compute(a, i0, i1, j0, j1, panel) over the threads; false when there is nothing to
+// multiply (y then holds the bias or zeros).
+template <class Compute>
+void run_matmul(const Kernels& kt, const cpu::MatmulArgs& a, const Compute& compute) {
+  const int64_t m = a.m, n = a.n, k = a.k;
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) y[i * n + j] = bias ? bias[j] : 0.0f;
+      for (int64_t j = 0; j < n; ++j) a.y[i * n + j] = a.bias ? a.bias[j] : 0.0f;
     return;
   }
   // Split the weight rows when each thread gets a few strips (each thread then reads only its
@@ -123,11 +135,34 @@ void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, c
     float* panel = scratch(kt.gemm_panel_floats);
     if (split_cols) {
       const Range cols = split(n, nt, t, kt.gemm_strip_cols);
-      if (cols.begin < cols.end) kt.matmul(a, 0, m, cols.begin, cols.end, panel);
+      if (cols.begin < cols.end) compute(a, 0, m, cols.begin, cols.end, panel);
     } else {
       const Range rows = split(m, nt, t, kt.gemm_tile_rows);
-      if (rows.begin < rows.end) kt.matmul(a, rows.begin, rows.end, 0, n, panel);
+      if (rows.begin < rows.end) compute(a, rows.begin, rows.end, 0, n, panel);
     }
+  });
+}
+
+void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
+  run_matmul(kt, {x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y}, kt.matmul);
+}
+
+// bf16 weights through bf16 dot products, the activations rounded to bf16 once; other weights
+// as matmul().
+void matmul_bf16_dot(const Kernels& kt, const cpu::Bf16DotKernels& kb, const float* x, int64_t m,
+                     const TensorView& w, const float* bias, float* y) {
+  const cpu::MatmulArgs a{x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y};
+  if (a.format != cpu::WeightFormat::BF16 || a.k == 0 || m <= 0) return run_matmul(kt, a, kt.matmul);
+  const int64_t k2 = (a.k + 1) / 2 * 2;
+  thread_local std::vector<uint16_t> rounded;
+  if (rounded.size() < static_cast<size_t>(m * k2)) rounded.resize(m * k2);
+  uint16_t* xb = rounded.data();
+  run_threads(threads_for(double(m) * a.k, 1 << 16), [&](int t, int nt) {
+    const Range r = split(m, nt, t, 1);
+    if (r.begin < r.end) kb.round_rows(x + r.begin * a.k, r.end - r.begin, a.k, xb + r.begin * k2);
+  });
+  run_matmul(kt, a, [&](const cpu::MatmulArgs& args, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* panel) {
+    kb.matmul(args, xb, i0, i1, j0, j1, panel);
   });
 }
 
@@ -173,12 +208,13 @@ void selective_scan(const Kernels& kt, const float* u, const float* delta, const
   const cpu::ScanArgs a{u, delta, A, B, C, D, z, T, Di, N, state, y};
   run_threads(threads_for(double(T) * Di * N, 1 << 14), [&](int t, int nt) {
     const Range c = split(Di, nt, t, 16);
-    if (c.begin < c.end) kt.selective_scan(a, c.begin, c.end, scratch(kt.scan_scratch_floats(N)));
+    if (c.begin < c.end) kt.selective_scan(a, c.begin, c.end, scratch(kt.scan_scratch_floats(c.end - c.begin, N)));
   });
 }
 
 // Decode over a long cache splits the keys into chunks of this many (flash-decoding), merged
-// afterwards. The split depends on T and P only, so results do not depend on the thread count.
+// afterwards. The split depends on T and P only, so results do not depend on the thread count
+// (they differ from the unsplit path by fp32 rounding).
 constexpr int64_t kSplitKeys = 512;
 
 void attention(const Kernels& kt, const float* q, const float* k, const float* v, int64_t T, int64_t P, int64_t nh,
@@ -225,6 +261,7 @@ void attention(const Kernels& kt, const float* q, const float* k, const float* v
   });
   if (splits == 1) return;
   // Merge the chunks of each query: weights e^(m_s - M) / sum_s l_s e^(m_s - M).
+  std::vector<float> weight(splits);
   for (int64_t g = 0; g < nkv; ++g)
     for (int64_t rb = 0; rb < row_blocks; ++rb) {
       const int64_t t0 = rb * rows_per_block, rows = std::min(T, t0 + rows_per_block) - t0;
@@ -233,7 +270,6 @@ void attention(const Kernels& kt, const float* q, const float* k, const float* v
         float M = -INFINITY;
         for (int64_t s = 0; s < splits; ++s) M = std::max(M, part_m[(first + s) * queries + qi]);
         double total = 0.0;
-        std::vector<float> weight(splits);
         for (int64_t s = 0; s < splits; ++s) {
           const float m = part_m[(first + s) * queries + qi];
           weight[s] = m == -INFINITY ? 0.0f : std::exp(m - M);
@@ -252,21 +288,25 @@ void attention(const Kernels& kt, const float* q, const float* k, const float* v
 // Routing is a few dozen numbers per row: plain code, fp64 softmax like the reference so the
 // selected experts agree with it exactly on equal logits.
 void moe_route(const float* logits, int64_t rows, int64_t E, int64_t top_k, int32_t* expert_ids, float* weights) {
-#pragma omp parallel for schedule(static) if (rows * E > (1 << 16))
-  for (int64_t r = 0; r < rows; ++r) {
+#pragma omp parallel if (rows * E > (1 << 16))
+  {
     std::vector<double> probs(E);
-    const float* lr = logits + r * E;
-    const double max_logit = *std::max_element(lr, lr + E);
-    double total = 0.0;
-    for (int64_t e = 0; e < E; ++e) total += probs[e] = std::exp(double(lr[e]) - max_logit);
-    std::vector<bool> taken(E, false);
-    for (int64_t j = 0; j < top_k; ++j) {
-      int64_t best = -1;  // the largest untaken; strictly greater wins, so ties go to the lower id
-      for (int64_t e = 0; e < E; ++e)
-        if (!taken[e] && (best < 0 || probs[e] > probs[best])) best = e;
-      taken[best] = true;
-      expert_ids[r * top_k + j] = static_cast<int32_t>(best);
-      weights[r * top_k + j] = static_cast<float>(probs[best] / total);
+    std::vector<char> taken(E);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* lr = logits + r * E;
+      const double max_logit = *std::max_element(lr, lr + E);
+      double total = 0.0;
+      for (int64_t e = 0; e < E; ++e) total += probs[e] = std::exp(double(lr[e]) - max_logit);
+      std::fill(taken.begin(), taken.end(), 0);
+      for (int64_t j = 0; j < top_k; ++j) {
+        int64_t best = -1;  // the largest untaken; strictly greater wins, so ties go to the lower id
+        for (int64_t e = 0; e < E; ++e)
+          if (!taken[e] && (best < 0 || probs[e] > probs[best])) best = e;
+        taken[best] = 1;
+        expert_ids[r * top_k + j] = static_cast<int32_t>(best);
+        weights[r * top_k + j] = static_cast<float>(probs[best] / total);
+      }
     }
   }
 }
@@ -301,6 +341,19 @@ Backend make_backend(const char* name) {
          float scale, float* out) { attention(kernels<I>(), q, k, v, T, P, nh, nkv, hd, scale, out); },
       moe_route,
   };
+}
+
+// AVX-512 kernels with the bf16-dot-product matmul; null without AVX512-BF16.
+const Backend* bf16_dot_backend() {
+  static const Backend backend = [] {
+    Backend b = make_backend<CpuIsa::Avx512>("cpu-bf16");
+    b.matmul = [](const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
+      static const cpu::Bf16DotKernels& kb = *cpu::avx512bf16_kernels();
+      matmul_bf16_dot(kernels<CpuIsa::Avx512>(), kb, x, m, w, bias, y);
+    };
+    return b;
+  }();
+  return cpu_has_bf16_dot() ? &backend : nullptr;
 }
 
 const Backend& backend_of(CpuIsa isa, bool as_default) {
@@ -348,6 +401,7 @@ CpuIsa best_cpu_isa() {
 }
 
 const Backend& cpu_backend() { return backend_of(best_cpu_isa(), true); }
+const Backend* cpu_bf16_backend() { return bf16_dot_backend(); }
 const Backend& cpu_backend(CpuIsa isa) { return backend_of(isa, false); }
 
 }  // namespace jamba::ops

@@ -75,12 +75,21 @@ struct Kernels {
   void (*exp)(const float* x, int64_t n, float* y);  // the kernels' fast exp, for tests
   // Channels [c0, c1) over all T rows, including their part of the state update.
   void (*causal_conv1d_silu)(const ConvArgs& a, int64_t c0, int64_t c1);
-  // Channels [c0, c1); `scratch` holds scan_scratch_floats(N) floats.
+  // Channels [c0, c1); `scratch` holds scan_scratch_floats(c1 - c0, N) floats.
   void (*selective_scan)(const ScanArgs& a, int64_t c0, int64_t c1, float* scratch);
-  int64_t (*scan_scratch_floats)(int64_t N);
+  int64_t (*scan_scratch_floats)(int64_t channels, int64_t N);
   // `scratch` holds attention_scratch_floats(rows * heads, hd) floats.
   void (*attention_block)(const AttentionArgs& a, const AttentionBlock& b, float* scratch);
   int64_t (*attention_scratch_floats)(int64_t queries, int64_t hd);
+};
+
+// Matmul of bf16 weights with bf16 dot products (AVX512-BF16): the activations rounded to bf16.
+struct Bf16DotKernels {
+  // out: `rows` rows of k rounded up to even, x rounded to nearest even, padded with a zero.
+  void (*round_rows)(const float* x, int64_t rows, int64_t k, uint16_t* out);
+  // As Kernels::matmul for a.format == BF16, reading x as `x_bf16` (round_rows of a.x).
+  void (*matmul)(const MatmulArgs& a, const uint16_t* x_bf16, int64_t i0, int64_t i1, int64_t j0, int64_t j1,
+                 float* panel);
 };
 
 // nullptr where the build has no such kernels (non-x86) — the CPU may still lack the ISA:
@@ -88,5 +97,6 @@ struct Kernels {
 const Kernels* generic_kernels();
 const Kernels* avx2_kernels();
 const Kernels* avx512_kernels();
+const Bf16DotKernels* avx512bf16_kernels();
 
 }  // namespace jamba::ops::cpu

@@ -20,44 +20,22 @@ constexpr float kInf = __builtin_inff();
 // panel depth kKc is a multiple of 64 and kk a multiple of kWidth, so a group of 32 or 64
 // never straddles a load or a panel).
 
-struct F32Rows {
-  const float* base;
+template <class T, F (*Load)(const T*), F (*LoadN)(const T*, int)>
+struct RowsOf {
+  const T* base;
   int64_t k;
   struct Row {
-    const float* p;
-    F get(int64_t kk) const { return load(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_n(p + kk, n); }
+    const T* p;
+    F get(int64_t kk) const { return Load(p + kk); }
+    F get_n(int64_t kk, int n) const { return LoadN(p + kk, n); }
     template <int Locality>
     void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
   };
   Row row(int64_t j) const { return {base + j * k}; }
 };
-
-struct Bf16Rows {
-  const uint16_t* base;
-  int64_t k;
-  struct Row {
-    const uint16_t* p;
-    F get(int64_t kk) const { return load_bf16(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_bf16_n(p + kk, n); }
-    template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
-  };
-  Row row(int64_t j) const { return {base + j * k}; }
-};
-
-struct F16Rows {
-  const uint16_t* base;
-  int64_t k;
-  struct Row {
-    const uint16_t* p;
-    F get(int64_t kk) const { return load_f16(p + kk); }
-    F get_n(int64_t kk, int n) const { return load_f16_n(p + kk, n); }
-    template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
-  };
-  Row row(int64_t j) const { return {base + j * k}; }
-};
+using F32Rows = RowsOf<float, load, load_n>;
+using Bf16Rows = RowsOf<uint16_t, load_bf16, load_bf16_n>;
+using F16Rows = RowsOf<uint16_t, load_f16, load_f16_n>;
 
 // Calls fn(rows) with the reader for a's weight format.
 template <class Fn>
@@ -330,66 +308,89 @@ void exp_values(const float* x, int64_t n, float* y) {
 
 // ---------------------------------------------------------------------------------------------
 // Causal depthwise conv + SiLU, vectorised over channels: per block of kWidth channels the K
-// taps sit in registers (a stack copy, transposed) and the T rows stream through.
+// taps sit in a stack copy, transposed, and the rows stream through. Rows go in chunks of
+// kConvChunk, block after block within a chunk, for the reason the scan does (below).
 
 constexpr int64_t kMaxConvTaps = 64;
+constexpr int64_t kConvChunk = 32;
 
 void causal_conv1d_silu(const ConvArgs& a, int64_t c0, int64_t c1) {
   const int64_t K = a.K, H = K - 1, C = a.C, T = a.T;
+  const float *x = a.x, *w = a.w, *bias_in = a.bias;
+  float *state = a.state, *y = a.y;
   alignas(64) float taps[kMaxConvTaps * kWidth];
-  for (int64_t c = c0; c < c1; c += kWidth) {
-    const int n = static_cast<int>(min64(kWidth, c1 - c));
-    for (int64_t j = 0; j < K; ++j)
-      for (int l = 0; l < kWidth; ++l) taps[j * kWidth + l] = l < n ? a.w[(c + l) * K + j] : 0.0f;
-    const F bias = a.bias ? load_n(a.bias + c, n) : zero();
-    for (int64_t t = 0; t < T; ++t) {
-      F acc = bias;
-      for (int64_t j = 0; j < K; ++j) {
-        const int64_t r = t + j;  // row of the history: the H state rows, then x
-        const float* src = r < H ? a.state + r * C : a.x + (r - H) * C;
-        acc = fma(load(taps + j * kWidth), load_n(src + c, n), acc);
+  for (int64_t t0 = 0; t0 < T; t0 += kConvChunk) {
+    const int64_t t1 = min64(T, t0 + kConvChunk);
+    for (int64_t c = c0; c < c1; c += kWidth) {
+      const int n = static_cast<int>(min64(kWidth, c1 - c));
+      for (int64_t j = 0; j < K; ++j)
+        for (int l = 0; l < kWidth; ++l) taps[j * kWidth + l] = l < n ? w[(c + l) * K + j] : 0.0f;
+      const F bias = bias_in ? load_n(bias_in + c, n) : zero();
+      for (int64_t t = t0; t < t1; ++t) {
+        // Each row is a stream moving 64 bytes per block: fetch a few blocks ahead.
+        __builtin_prefetch(x + t * C + c + 4 * kWidth);
+        __builtin_prefetch(y + t * C + c + 4 * kWidth, 1);
+        F acc = bias;
+        for (int64_t j = 0; j < K; ++j) {
+          const int64_t r = t + j;  // row of the history: the H state rows, then x
+          const float* src = r < H ? state + r * C : x + (r - H) * C;
+          acc = fma(load(taps + j * kWidth), load_n(src + c, n), acc);
+        }
+        store_n(y + t * C + c, silu(acc), n);
       }
-      store_n(a.y + t * C + c, silu(acc), n);
     }
-    // The new state is history rows T..T+H-1. Ascending order is safe in place: row r reads
-    // state row r + T > r, which no earlier step has written.
-    for (int64_t r = 0; r < H; ++r) {
-      const int64_t src_row = T + r;
-      const float* src = src_row < H ? a.state + src_row * C : a.x + (src_row - H) * C;
-      store_n(a.state + r * C + c, load_n(src + c, n), n);
+  }
+  // The new state is history rows T..T+H-1. Ascending order is safe in place: row r reads state
+  // row r + T > r, which no earlier step has written.
+  for (int64_t r = 0; r < H; ++r) {
+    const int64_t src_row = T + r;
+    const float* src = src_row < H ? state + src_row * C : x + (src_row - H) * C;
+    for (int64_t c = c0; c < c1; c += kWidth) {
+      const int n = static_cast<int>(min64(kWidth, c1 - c));
+      store_n(state + r * C + c, load_n(src + c, n), n);
     }
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Selective scan, vectorised over channels: a block of kWidth channels holds its N states as N
-// vectors (registers when N is a compile-time 8 or 16), transposed in from state[c, n] at the
-// start and out at the end. Per step and state: one vector exp, two FMAs.
+// vectors (registers when N is a compile-time 8 or 16). Per step and state: one vector exp, two
+// FMAs. Time goes in chunks of kScanChunk steps and, within a chunk, block after block: the
+// chunk's rows of u, delta, z, y (Di apart) stay in cache and in the TLB while every block
+// takes its 64 bytes of each (one block over all of T would touch a new page per step and
+// array). The states live transposed, [block][n][lane], in scratch between chunks.
 
-int64_t scan_scratch_floats(int64_t N) { return 2 * N * kWidth; }
+constexpr int64_t kScanChunk = 32;
+
+int64_t scan_scratch_floats(int64_t channels, int64_t N) { return 2 * round_up(channels, kWidth) * N; }
 
 template <int NS>
-void scan_block(const ScanArgs& a, int64_t c, int n, float* scratch) {
+void scan_block(const ScanArgs& a, int64_t c, int n, float* st, const float* At, int64_t t0, int64_t t1,
+                bool prefetch_next) {
+  // Locals, not a.*: stores to y could alias the argument struct as far as the compiler knows.
   const int64_t N = NS > 0 ? NS : a.N, Di = a.Di;
-  float* st = scratch;           // [N][kWidth]
-  float* At = scratch + N * kWidth;  // [N][kWidth]
-  for (int64_t s = 0; s < N; ++s)
-    for (int l = 0; l < kWidth; ++l) {
-      st[s * kWidth + l] = l < n ? a.state[(c + l) * N + s] : 0.0f;
-      At[s * kWidth + l] = l < n ? a.A[(c + l) * N + s] : 0.0f;
-    }
+  const float *delta = a.delta + c, *u = a.u + c, *z = a.z + c, *B = a.B, *C = a.C;
+  float* y = a.y + c;
   const F Dv = load_n(a.D + c, n);
   [[maybe_unused]] F sreg[NS > 0 ? NS : 1];
-  if constexpr (NS > 0)
+  if constexpr (NS > 0) {
+#pragma GCC unroll 16
     for (int s = 0; s < NS; ++s) sreg[s] = load(st + s * kWidth);
-  for (int64_t t = 0; t < a.T; ++t) {
-    const int64_t at = t * Di + c;
-    const F d = load_n(a.delta + at, n), u = load_n(a.u + at, n), z = load_n(a.z + at, n);
-    const F du = d * u;
-    const float* Bt = a.B + t * N;
-    const float* Ct = a.C + t * N;
+  }
+  for (int64_t t = t0; t < t1; ++t) {
+    if (prefetch_next) {  // the next block's 64 bytes of this row
+      __builtin_prefetch(delta + t * Di + kWidth);
+      __builtin_prefetch(u + t * Di + kWidth);
+      __builtin_prefetch(z + t * Di + kWidth);
+      __builtin_prefetch(y + t * Di + kWidth, 1);
+    }
+    const F d = load_n(delta + t * Di, n), ut = load_n(u + t * Di, n), zt = load_n(z + t * Di, n);
+    const F du = d * ut;
+    const float* Bt = B + t * N;
+    const float* Ct = C + t * N;
     F yv = zero();
     if constexpr (NS > 0) {
+#pragma GCC unroll 16
       for (int s = 0; s < NS; ++s) {
         const F decay = fast_exp(d * load(At + s * kWidth));
         sreg[s] = fma(decay, sreg[s], du * set1(Bt[s]));
@@ -403,23 +404,73 @@ void scan_block(const ScanArgs& a, int64_t c, int n, float* scratch) {
         yv = fma(sv, set1(Ct[s]), yv);
       }
     }
-    store_n(a.y + at, fma(Dv, u, yv) * silu(z), n);
+    store_n(y + t * Di, fma(Dv, ut, yv) * silu(zt), n);
   }
-  if constexpr (NS > 0)
+  if constexpr (NS > 0) {
+#pragma GCC unroll 16
     for (int s = 0; s < NS; ++s) store(st + s * kWidth, sreg[s]);
+  }
+}
+
+// [c][s] (n channels of N values) <-> [s][lane] for one block, in registers where the block is
+// whole and N a multiple of kWidth (Jamba: N = 16), else element by element.
+void block_to_lanes(const float* src, int64_t N, int n, float* dst) {
+  if (n == kWidth && N % kWidth == 0) {
+    F tile[kWidth];
+    for (int64_t s0 = 0; s0 < N; s0 += kWidth) {
+      for (int l = 0; l < kWidth; ++l) tile[l] = load(src + l * N + s0);
+      transpose(tile);
+      for (int i = 0; i < kWidth; ++i) store(dst + (s0 + i) * kWidth, tile[i]);
+    }
+    return;
+  }
+  for (int64_t s = 0; s < N; ++s)
+    for (int l = 0; l < kWidth; ++l) dst[s * kWidth + l] = l < n ? src[l * N + s] : 0.0f;
+}
+
+void lanes_to_block(const float* src, int64_t N, int n, float* dst) {
+  if (n == kWidth && N % kWidth == 0) {
+    F tile[kWidth];
+    for (int64_t s0 = 0; s0 < N; s0 += kWidth) {
+      for (int i = 0; i < kWidth; ++i) tile[i] = load(src + (s0 + i) * kWidth);
+      transpose(tile);
+      for (int l = 0; l < kWidth; ++l) store(dst + l * N + s0, tile[l]);
+    }
+    return;
+  }
   for (int l = 0; l < n; ++l)
-    for (int64_t s = 0; s < N; ++s) a.state[(c + l) * N + s] = st[s * kWidth + l];
+    for (int64_t s = 0; s < N; ++s) dst[l * N + s] = src[s * kWidth + l];
 }
 
 void selective_scan(const ScanArgs& a, int64_t c0, int64_t c1, float* scratch) {
-  for (int64_t c = c0; c < c1; c += kWidth) {
+  const int64_t N = a.N, blocks = (c1 - c0 + kWidth - 1) / kWidth, per_block = N * kWidth;
+  float* states = scratch;                  // [block][N][kWidth]
+  float* As = scratch + blocks * per_block;  // the same layout
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c = c0 + b * kWidth;
     const int n = static_cast<int>(min64(kWidth, c1 - c));
-    if (a.N == 16)
-      scan_block<16>(a, c, n, scratch);
-    else if (a.N == 8)
-      scan_block<8>(a, c, n, scratch);
-    else
-      scan_block<0>(a, c, n, scratch);
+    block_to_lanes(a.state + c * N, N, n, states + b * per_block);
+    block_to_lanes(a.A + c * N, N, n, As + b * per_block);
+  }
+  for (int64_t t0 = 0; t0 < a.T; t0 += kScanChunk) {
+    const int64_t t1 = min64(a.T, t0 + kScanChunk);
+    for (int64_t b = 0; b < blocks; ++b) {
+      const int64_t c = c0 + b * kWidth;
+      const int n = static_cast<int>(min64(kWidth, c1 - c));
+      float* st = states + b * per_block;
+      const float* At = As + b * per_block;
+      const bool more = b + 1 < blocks;
+      if (N == 16)
+        scan_block<16>(a, c, n, st, At, t0, t1, more);
+      else if (N == 8)
+        scan_block<8>(a, c, n, st, At, t0, t1, more);
+      else
+        scan_block<0>(a, c, n, st, At, t0, t1, more);
+    }
+  }
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c = c0 + b * kWidth;
+    lanes_to_block(states + b * per_block, N, static_cast<int>(min64(kWidth, c1 - c)), a.state + c * N);
   }
 }
 
@@ -436,23 +487,84 @@ constexpr int kOutVecs = 8;
 
 int64_t attention_scratch_floats(int64_t queries, int64_t hd) { return queries * (kKeyBlock + 2); }
 
-float dot_scaled(const float* a, const float* b, int64_t hd, float scale) {
-  F acc0 = zero(), acc1 = zero();
-  int64_t i = 0;
-  for (; i + 2 * kWidth <= hd; i += 2 * kWidth) {
-    acc0 = fma(load(a + i), load(b + i), acc0);
-    acc1 = fma(load(a + i + kWidth), load(b + i + kWidth), acc1);
-  }
-  for (; i < hd; i += kWidth) {
-    const int n = static_cast<int>(min64(kWidth, hd - i));
-    acc0 = fma(load_n(a + i, n), load_n(b + i, n), acc0);
-  }
-  return hsum(acc0 + acc1) * scale;
+// Lane i of the result = the sum of p[i]'s lanes.
+inline F sum_each(F* p) {
+  transpose(p);
+  for (int step = kWidth / 2; step >= 1; step /= 2)
+    for (int i = 0; i < step; ++i) p[i] = p[i] + p[i + step];
+  return p[0];
 }
 
-void attention_block(const AttentionArgs& a, const AttentionBlock& b, float* scratch) {
+// Scores of one query against keys [j0, j0 + count) (count <= kKeyBlock) into sq, times scale;
+// HV = hd / kWidth when known at compile time (the query and each key row in whole vectors),
+// else 0 (any hd, masked tails).
+template <int HV>
+void query_scores(const float* qv, const float* k, int64_t kv_stride, int64_t hd, int64_t count, float scale,
+                  float* sq) {
+  const int64_t nv = HV > 0 ? HV : (hd + kWidth - 1) / kWidth;
+  for (int64_t g = 0; g < count; g += kWidth) {
+    F part[kWidth];
+    for (int jj = 0; jj < kWidth; ++jj) {
+      F acc = zero();
+      if (g + jj < count) {
+        const float* kr = k + (g + jj) * kv_stride;
+        if constexpr (HV > 0) {
+#pragma GCC unroll 16
+          for (int c = 0; c < HV; ++c) acc = fma(load(qv + c * kWidth), load(kr + c * kWidth), acc);
+        } else {
+          for (int64_t c = 0; c < nv; ++c) {
+            const int n = static_cast<int>(min64(kWidth, hd - c * kWidth));
+            acc = fma(load_n(qv + c * kWidth, n), load_n(kr + c * kWidth, n), acc);
+          }
+        }
+      }
+      part[jj] = acc;
+    }
+    store(sq + g, sum_each(part) * set1(scale));
+  }
+}
+
+// o[0..hd) = o * corr + sum_j p[j] v_j over `count` value rows.
+template <int HV>
+void accumulate_values(float* o, float corr, const float* sq, const float* v, int64_t kv_stride, int64_t hd,
+                       int64_t count) {
+  const F c = set1(corr);
+  if constexpr (HV > 0) {
+    F acc[HV];
+#pragma GCC unroll 16
+    for (int i = 0; i < HV; ++i) acc[i] = load(o + i * kWidth) * c;
+    for (int64_t j = 0; j < count; ++j) {
+      const F p = set1(sq[j]);
+      const float* vr = v + j * kv_stride;
+#pragma GCC unroll 16
+      for (int i = 0; i < HV; ++i) acc[i] = fma(p, load(vr + i * kWidth), acc[i]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < HV; ++i) store(o + i * kWidth, acc[i]);
+  } else {
+    for (int64_t i = 0; i < hd; i += kWidth * kOutVecs) {
+      // kOutVecs vectors of the output at a time while the value rows go by.
+      const int64_t span = min64(kWidth * kOutVecs, hd - i);
+      const int nv = static_cast<int>((span + kWidth - 1) / kWidth);
+      const int last = static_cast<int>(span - (nv - 1) * kWidth);
+      F acc[kOutVecs];
+      for (int u = 0; u < nv; ++u) acc[u] = load_n(o + i + u * kWidth, u + 1 < nv ? kWidth : last) * c;
+      for (int64_t j = 0; j < count; ++j) {
+        const F p = set1(sq[j]);
+        const float* vr = v + j * kv_stride + i;
+        for (int u = 0; u < nv; ++u) acc[u] = fma(p, load_n(vr + u * kWidth, u + 1 < nv ? kWidth : last), acc[u]);
+      }
+      for (int u = 0; u < nv; ++u) store_n(o + i + u * kWidth, acc[u], u + 1 < nv ? kWidth : last);
+    }
+  }
+}
+
+template <int HV>
+void attention_block_hd(const AttentionArgs& a, const AttentionBlock& b, float* scratch) {
   const int64_t hd = a.hd, heads = b.h_end - b.h_begin, rows = b.t_end - b.t_begin, Q = rows * heads;
-  const int64_t kv_stride = a.nkv * hd;
+  const int64_t kv_stride = a.nkv * hd, P = a.P, nh = a.nh;
+  const float* keys = a.k + b.kv_head * hd;
+  const float* values = a.v + b.kv_head * hd;
   float* scores = scratch;                   // [Q][kKeyBlock]
   float* run_max = scratch + Q * kKeyBlock;  // [Q]
   float* run_sum = run_max + Q;              // [Q]
@@ -463,50 +575,37 @@ void attention_block(const AttentionArgs& a, const AttentionBlock& b, float* scr
     float* o = out_of(q);
     for (int64_t i = 0; i < hd; ++i) o[i] = 0.0f;
   }
-  const int64_t key_end = min64(b.key_end, a.P + b.t_end);  // the last row sees keys < P + t_end
+  const int64_t key_end = min64(b.key_end, P + b.t_end);  // the last row sees keys < P + t_end
   for (int64_t j0 = b.key_begin; j0 < key_end; j0 += kKeyBlock) {
     const int64_t nk = min64(kKeyBlock, key_end - j0);
-    for (int64_t q = 0; q < Q; ++q) {
-      const int64_t t = b.t_begin + q / heads, h = b.h_begin + q % heads;
-      const float* qv = a.q + (t * a.nh + h) * hd;
-      const int64_t visible = min64(nk, a.P + t + 1 - j0);  // keys of this block query q sees
-      float* sq = scores + q * kKeyBlock;
-      float block_max = -kInf;
-      for (int64_t j = 0; j < visible; ++j) {
-        sq[j] = dot_scaled(qv, a.k + (j0 + j) * kv_stride + b.kv_head * hd, hd, a.scale);
-        block_max = sq[j] > block_max ? sq[j] : block_max;
+    // Rows kv_stride apart (a page apart at Jamba's sizes): fetch the next block's now.
+    for (int64_t j = j0 + kKeyBlock; j < min64(j0 + 2 * kKeyBlock, key_end); ++j)
+      for (int64_t i = 0; i < hd; i += 16) {
+        __builtin_prefetch(keys + j * kv_stride + i);
+        __builtin_prefetch(values + j * kv_stride + i);
       }
-      for (int64_t j = visible < 0 ? 0 : visible; j < kKeyBlock; ++j) sq[j] = -kInf;
+    for (int64_t q = 0; q < Q; ++q) {
+      const int64_t t = b.t_begin + q / heads;
+      const int64_t visible = min64(nk, P + t + 1 - j0);  // keys of this block query q sees
       if (visible <= 0) continue;
+      float* sq = scores + q * kKeyBlock;
+      query_scores<HV>(a.q + (t * nh + b.h_begin + q % heads) * hd, keys + j0 * kv_stride, kv_stride, hd, visible,
+                       a.scale, sq);
+      float block_max = -kInf;
+      for (int64_t j = 0; j < visible; ++j) block_max = sq[j] > block_max ? sq[j] : block_max;
+      for (int64_t j = visible; j < kKeyBlock; ++j) sq[j] = -kInf;
       const float new_max = block_max > run_max[q] ? block_max : run_max[q];
-      // e^(old - new): 0 on the first block (old = -inf).
-      alignas(64) float corr[kWidth];
+      alignas(64) float corr[kWidth];  // e^(old - new): 0 on the first block (old = -inf)
       store(corr, fast_exp(set1(run_max[q] - new_max)));
       run_max[q] = new_max;
       F psum = zero();
-      for (int64_t j = 0; j < visible; j += kWidth) {  // kKeyBlock is a multiple of kWidth
+      for (int64_t j = 0; j < visible; j += kWidth) {
         const F p = fast_exp(load(sq + j) - set1(new_max));  // masked keys: e^-inf = 0
         store(sq + j, p);
         psum = psum + p;
       }
       run_sum[q] = run_sum[q] * corr[0] + hsum(psum);
-      float* o = out_of(q);
-      const F c = set1(corr[0]);
-      for (int64_t i = 0; i < hd; i += kWidth * kOutVecs) {
-        // kOutVecs vectors of the output in registers while this block's value rows go by.
-        const int64_t span = min64(kWidth * kOutVecs, hd - i);
-        const int nv = static_cast<int>((span + kWidth - 1) / kWidth);
-        const int last = static_cast<int>(span - (nv - 1) * kWidth);
-        F acc[kOutVecs];
-        for (int v = 0; v < nv; ++v) acc[v] = load_n(o + i + v * kWidth, v + 1 < nv ? kWidth : last) * c;
-        for (int64_t j = 0; j < visible; ++j) {
-          const F p = set1(sq[j]);
-          const float* vr = a.v + (j0 + j) * kv_stride + b.kv_head * hd + i;
-          for (int v = 0; v + 1 < nv; ++v) acc[v] = fma(p, load(vr + v * kWidth), acc[v]);
-          acc[nv - 1] = fma(p, load_n(vr + (nv - 1) * kWidth, last), acc[nv - 1]);
-        }
-        for (int v = 0; v < nv; ++v) store_n(o + i + v * kWidth, acc[v], v + 1 < nv ? kWidth : last);
-      }
+      accumulate_values<HV>(out_of(q), corr[0], sq, values + j0 * kv_stride, kv_stride, hd, visible);
     }
   }
   for (int64_t q = 0; q < Q; ++q) {
@@ -523,8 +622,19 @@ void attention_block(const AttentionArgs& a, const AttentionBlock& b, float* scr
   }
 }
 
+// Head sizes of real models get the compile-time paths.
+void attention_block(const AttentionArgs& a, const AttentionBlock& b, float* scratch) {
+  switch (a.hd == 64 ? 64 : a.hd == 128 ? 128 : a.hd == 256 ? 256 : 0) {
+    case 64: return attention_block_hd<64 / kWidth>(a, b, scratch);
+    case 128: return attention_block_hd<128 / kWidth>(a, b, scratch);
+    case 256: return attention_block_hd<256 / kWidth>(a, b, scratch);
+    default: return attention_block_hd<0>(a, b, scratch);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
+#ifndef JAMBA_CPU_NO_TABLE
 const Kernels kTable = {
     JAMBA_CPU_ISA_NAME,
     kGemmMR,
@@ -541,3 +651,4 @@ const Kernels kTable = {
     attention_block,
     attention_scratch_floats,
 };
+#endif
