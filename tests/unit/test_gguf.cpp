@@ -255,6 +255,31 @@ TEST(GgmlQuants, RandomRoundTripErrorBounds) {
   }
 }
 
+TEST(GgmlQuants, PlainKQuantizersRoundTrip) {
+  const std::vector<float> x = test::random_floats(256 * 8, 11);
+  std::vector<uint8_t> q4(8 * 144), q6(8 * 210);
+  quantize_row_q4_k_plain(x.data(), 256 * 8, q4.data());
+  quantize_row_q6_k_plain(x.data(), 256 * 8, q6.data());
+  std::vector<float> y4(x.size()), y6(x.size());
+  dequantize_row(GgmlType::Q4_K, q4.data(), 256 * 8, y4.data());
+  dequantize_row(GgmlType::Q6_K, q6.data(), 256 * 8, y6.data());
+  for (int blk = 0; blk < 8; ++blk) {
+    float amax = 0;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[static_cast<size_t>(blk * 256 + j)]));
+    for (int j = 0; j < 256; ++j) {
+      const size_t i = static_cast<size_t>(blk * 256 + j);
+      // 4 bits over a sub-block's range (<= 2 amax), plus the 6-bit rounding of scale and min.
+      EXPECT_LE(std::fabs(y4[i] - x[i]), 2 * amax / 15 * 0.5f + 2 * amax / 63 + 1e-3f * amax) << i;
+      EXPECT_LE(std::fabs(y6[i] - x[i]), amax / 31 * 0.5f + amax / 127 + 1e-3f * amax) << i;
+    }
+  }
+  // Zeros stay zeros.
+  std::vector<float> zeros(256, 0.0f), out(256, 1.0f);
+  quantize_row_q4_k_plain(zeros.data(), 256, q4.data());
+  dequantize_row(GgmlType::Q4_K, q4.data(), 256, out.data());
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+}
+
 // ---- container ----
 
 std::vector<std::byte> bytes_of(const std::string& path) {
