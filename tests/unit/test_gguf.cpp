@@ -652,6 +652,38 @@ TEST(GgufJambaLayout, PerLayerListsWhenNoPeriodFits) {
   EXPECT_EQ(c.vocab_size, 10);
 }
 
+TEST(GgufJambaLayout, ManyLayersStayLinear) {
+  // 100000 Mamba layers (the config limit) and a scalar head_count_kv of 0: the layout search
+  // must be linear (a cubic search over periods and offsets would hang here).
+  GgufHeader h;
+  auto put = [&](const std::string& key, GgufValue v) {
+    h.metadata_index[key] = h.metadata.size();
+    h.metadata.emplace_back(key, std::move(v));
+  };
+  put("general.architecture", gguf_string("jamba"));
+  put("jamba.block_count", gguf_u32(100000));
+  put("jamba.context_length", gguf_u32(64));
+  put("jamba.embedding_length", gguf_u32(8));
+  put("jamba.feed_forward_length", gguf_u32(8));
+  put("jamba.attention.head_count", gguf_u32(2));
+  put("jamba.attention.head_count_kv", gguf_u32(0));
+  put("jamba.ssm.conv_kernel", gguf_u32(4));
+  put("jamba.ssm.inner_size", gguf_u32(16));
+  put("jamba.ssm.state_size", gguf_u32(4));
+  put("jamba.ssm.time_step_rank", gguf_u32(1));
+  put("jamba.attention.layer_norm_rms_epsilon", gguf_f32(1e-5f));
+  GgufTensorInfo embd;
+  embd.name = "token_embd.weight";
+  embd.ne = {8, 10};
+  h.tensor_index[embd.name] = 0;
+  h.tensors.push_back(embd);
+  const ModelConfig c = jamba_config_from_gguf(h, "many.gguf");
+  EXPECT_EQ(c.num_hidden_layers, 100000);
+  EXPECT_TRUE(c.attention_layer_list.empty());
+  EXPECT_FALSE(c.is_attention_layer(0));
+  EXPECT_FALSE(c.is_attention_layer(99999));
+}
+
 TEST_F(GgufJamba, BrokenModelCatalog) {
   const std::string src = file("gqa.gguf");
   auto meta_case = [&](const std::string& name, const std::function<bool(const std::string&, GgufValue&)>& meta) {
