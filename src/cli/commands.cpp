@@ -408,7 +408,7 @@ int run_export_gguf(const CommonOptions& common, const ExportGgufOptions& option
               human_bytes(static_cast<int64_t>(r.file_bytes)).c_str(), options.type.c_str(),
               r.has_tokenizer ? ", with the tokenizer" : " (no tokenizer.model: no vocabulary in the file)");
   if (!r.fallbacks.empty())
-    std::printf("%zu matrices have rows that are not a multiple of 32 and were stored as f16 (e.g. %s)\n",
+    std::printf("%zu matrices have rows that are not a multiple of the block size and were stored as f16 (e.g. %s)\n",
                 r.fallbacks.size(), r.fallbacks[0].c_str());
   for (const std::string& note : r.notes) std::printf("llama.cpp compatibility: %s\n", note.c_str());
   return 0;

@@ -85,7 +85,7 @@ int run_chat(const CommonOptions& common, const ChatOptions& options);
 
 struct ExportGgufOptions {
   std::string output;        // -o OUT.gguf
-  std::string type = "f32";  // --type f32|f16|bf16|q8_0|q4_0
+  std::string type = "f32";  // --type f32|f16|bf16|q8_0|q4_0|q4_k|q6_k
 };
 int run_export_gguf(const CommonOptions& common, const ExportGgufOptions& options);
 int run_render_chat(const CommonOptions& common, const RenderChatOptions& options);

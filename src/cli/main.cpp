@@ -123,8 +123,10 @@ int main(int argc, char** argv) {
   CLI::App* export_cmd = app.add_subcommand("export-gguf", "write the model as a GGUF file llama.cpp can load");
   export_cmd->add_option("-m,--model", common.model_dir, "model directory (config.json + safetensors + tokenizer files)" + std::string(kDefaultModelHelp));
   export_cmd->add_option("-o,--output", export_gguf.output, "the .gguf file to write")->required();
-  export_cmd->add_option("--type", export_gguf.type, "matrix type: f32, f16, bf16, q8_0, q4_0 (norms, A, D, conv, biases and the router stay f32)")
-      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0"}));
+  export_cmd->add_option("--type", export_gguf.type,
+                         "matrix type: f32, f16, bf16, q8_0, q4_0, or q4_k / q6_k (plain min/max scales) (norms, A, D, "
+                         "conv, biases and the router stay f32)")
+      ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}));
   export_cmd->add_flag("--json", common.json, "print JSON");
 
   jamba::cli::TokenizeOptions tokenize;

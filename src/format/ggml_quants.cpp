@@ -241,4 +241,80 @@ void quantize_row_q4_0(const float* x, int64_t count, void* out) {
   }
 }
 
+void quantize_row_q4_k_plain(const float* x, int64_t count, void* out) {
+  uint8_t* b = static_cast<uint8_t*>(out);
+  for (int64_t i = 0; i < count / 256; ++i, x += 256, b += 144) {
+    // Sub-block s (32 elements) ~ scale_s * q - min_s with q in [0, 15] and min_s >= 0.
+    float scale[8], minimum[8], max_scale = 0, max_min = 0;
+    for (int s = 0; s < 8; ++s) {
+      float lo = 0, hi = 0;
+      for (int l = 0; l < 32; ++l) {
+        lo = std::min(lo, x[32 * s + l]);
+        hi = std::max(hi, x[32 * s + l]);
+      }
+      scale[s] = (hi - lo) / 15.0f;
+      minimum[s] = -lo;
+      max_scale = std::max(max_scale, scale[s]);
+      max_min = std::max(max_min, minimum[s]);
+    }
+    write_half(b, max_scale / 63.0f);
+    write_half(b + 2, max_min / 63.0f);
+    const float d = read_half(b), dmin = read_half(b + 2);
+    int sc[8], mn[8];
+    for (int s = 0; s < 8; ++s) {
+      sc[s] = d > 0 ? std::clamp(static_cast<int>(std::lround(scale[s] / d)), 0, 63) : 0;
+      mn[s] = dmin > 0 ? std::clamp(static_cast<int>(std::lround(minimum[s] / dmin)), 0, 63) : 0;
+    }
+    uint8_t* scales = b + 4;
+    std::memset(scales, 0, 12);
+    for (int j = 0; j < 4; ++j) {
+      scales[j] = static_cast<uint8_t>(sc[j]);
+      scales[j + 4] = static_cast<uint8_t>(mn[j]);
+    }
+    for (int j = 4; j < 8; ++j) {
+      scales[j + 4] = static_cast<uint8_t>((sc[j] & 0xF) | ((mn[j] & 0xF) << 4));
+      scales[j - 4] |= static_cast<uint8_t>((sc[j] >> 4) << 6);
+      scales[j] |= static_cast<uint8_t>((mn[j] >> 4) << 6);
+    }
+    uint8_t* qs = b + 16;
+    std::memset(qs, 0, 128);
+    for (int s = 0; s < 8; ++s) {
+      const float step = d * static_cast<float>(sc[s]), offset = dmin * static_cast<float>(mn[s]);
+      for (int l = 0; l < 32; ++l) {
+        const int q = step > 0 ? std::clamp(static_cast<int>(std::lround((x[32 * s + l] + offset) / step)), 0, 15) : 0;
+        qs[(s / 2) * 32 + l] |= static_cast<uint8_t>(s % 2 == 0 ? q : q << 4);
+      }
+    }
+  }
+}
+
+void quantize_row_q6_k_plain(const float* x, int64_t count, void* out) {
+  uint8_t* b = static_cast<uint8_t*>(out);
+  for (int64_t i = 0; i < count / 256; ++i, x += 256, b += 210) {
+    // Group g (16 consecutive elements) ~ d * scales[g] * (q - 32) with q in [0, 63].
+    float scale[16], max_scale = 0;
+    for (int g = 0; g < 16; ++g) {
+      float amax = 0;
+      for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(x[16 * g + l]));
+      scale[g] = amax / 31.0f;
+      max_scale = std::max(max_scale, scale[g]);
+    }
+    write_half(b + 208, max_scale / 127.0f);
+    const float d = read_half(b + 208);
+    uint8_t* ql = b;
+    uint8_t* qh = b + 128;
+    int8_t* sc = reinterpret_cast<int8_t*>(b + 192);
+    std::memset(b, 0, 208);
+    for (int g = 0; g < 16; ++g) sc[g] = static_cast<int8_t>(d > 0 ? std::clamp(static_cast<int>(std::lround(scale[g] / d)), 0, 127) : 0);
+    for (int e = 0; e < 256; ++e) {
+      const float step = d * static_cast<float>(sc[e / 16]);
+      const int q = (step > 0 ? std::clamp(static_cast<int>(std::lround(x[e] / step)), -32, 31) : 0) + 32;
+      const int h = e / 128, r = e % 128, k = r / 32, l = r % 32;
+      uint8_t& low = ql[64 * h + l + 32 * (k % 2)];
+      low |= static_cast<uint8_t>(k < 2 ? (q & 0xF) : (q & 0xF) << 4);
+      qh[32 * h + l] |= static_cast<uint8_t>((q >> 4) << (2 * k));
+    }
+  }
+}
+
 }  // namespace jamba

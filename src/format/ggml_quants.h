@@ -55,4 +55,10 @@ void dequantize_row(GgmlType type, const void* blocks, int64_t count, float* out
 void quantize_row_q8_0(const float* x, int64_t count, void* out);
 void quantize_row_q4_0(const float* x, int64_t count, void* out);
 
+// Plain K-quant writers (count a multiple of 256): per-sub-block min/max scales rounded to the
+// 6-bit (Q4_K) / 8-bit (Q6_K) grids, no search. Valid blocks that llama.cpp reads, but less
+// accurate than llama-quantize's optimised K-quants: for round trips and interoperability tests.
+void quantize_row_q4_k_plain(const float* x, int64_t count, void* out);
+void quantize_row_q6_k_plain(const float* x, int64_t count, void* out);
+
 }  // namespace jamba

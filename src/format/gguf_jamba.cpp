@@ -85,19 +85,30 @@ std::vector<int64_t> per_layer(const GgufHeader& h, const GgufMetadata& m, const
 }
 
 // The (period, offset) pair whose rule `i % period == offset` gives `layers`; false if none.
+// Linear: the first marked layer fixes the offset and the gap to the second fixes the period (one
+// marked layer: any period that puts the next one past the end; none: offset = period - 1 = n).
 bool find_period(const std::vector<bool>& layers, int64_t* period, int64_t* offset) {
   const int64_t n = static_cast<int64_t>(layers.size());
-  for (int64_t p = 1; p <= n + 1; ++p)
-    for (int64_t o = 0; o < p; ++o) {
-      bool match = true;
-      for (int64_t i = 0; i < n && match; ++i) match = ((i % p) == o) == layers[static_cast<size_t>(i)];
-      if (match) {
-        *period = p;
-        *offset = o;
-        return true;
-      }
-    }
-  return false;
+  std::vector<int64_t> marked;
+  for (int64_t i = 0; i < n && marked.size() < 2; ++i)
+    if (layers[static_cast<size_t>(i)]) marked.push_back(i);
+  int64_t p = 0, o = 0;
+  if (marked.empty()) {
+    p = n + 1;
+    o = n;
+  } else if (marked.size() == 1) {
+    o = marked[0];
+    p = std::max(o + 1, n - o);
+  } else {
+    o = marked[0];
+    p = marked[1] - marked[0];
+    if (o >= p) return false;
+  }
+  for (int64_t i = 0; i < n; ++i)
+    if (((i % p) == o) != layers[static_cast<size_t>(i)]) return false;
+  *period = p;
+  *offset = o;
+  return true;
 }
 
 const char* torch_dtype_of(GgmlType type) {

@@ -29,7 +29,9 @@ constexpr ExportType kTypes[] = {{"f32", GgmlType::F32, 0},
                                  {"f16", GgmlType::F16, 1},
                                  {"bf16", GgmlType::BF16, 32},
                                  {"q8_0", GgmlType::Q8_0, 7},
-                                 {"q4_0", GgmlType::Q4_0, 2}};
+                                 {"q4_0", GgmlType::Q4_0, 2},
+                                 {"q4_k", GgmlType::Q4_K, 14},
+                                 {"q6_k", GgmlType::Q6_K, 18}};
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -60,6 +62,14 @@ std::vector<std::byte> encode(const std::vector<float>& x, GgmlType type) {
       out.resize(static_cast<size_t>(n / 32 * 18));
       quantize_row_q4_0(x.data(), n, out.data());
       break;
+    case GgmlType::Q4_K:
+      out.resize(static_cast<size_t>(n / 256 * 144));
+      quantize_row_q4_k_plain(x.data(), n, out.data());
+      break;
+    case GgmlType::Q6_K:
+      out.resize(static_cast<size_t>(n / 256 * 210));
+      quantize_row_q6_k_plain(x.data(), n, out.data());
+      break;
     default: fail("export-gguf: cannot write type ", ggml_type_name(static_cast<uint32_t>(type)));
   }
   return out;
@@ -77,7 +87,8 @@ class Exporter {
     const bool keep_f32 = ne.size() == 1 || ends_with(gguf, "_norm.weight") || gguf.find("ffn_gate_inp") != std::string::npos ||
                           gguf.find("ssm_conv1d") != std::string::npos || !ends_with(gguf, ".weight");
     if (keep_f32) type = GgmlType::F32;
-    if ((type == GgmlType::Q8_0 || type == GgmlType::Q4_0) && ne[0] % 32 != 0) {
+    const int64_t block = (type == GgmlType::Q4_K || type == GgmlType::Q6_K) ? 256 : 32;
+    if (type != GgmlType::F32 && type != GgmlType::F16 && type != GgmlType::BF16 && ne[0] % block != 0) {
       result_.fallbacks.push_back(gguf);
       type = GgmlType::F16;
     }
@@ -105,7 +116,7 @@ GgufExportResult export_gguf(const std::string& model_dir, const std::string& ou
   const ExportType* type = nullptr;
   for (const ExportType& t : kTypes)
     if (type_name == t.name) type = &t;
-  if (!type) fail("export-gguf: unknown --type '", type_name, "' (expected f32, f16, bf16, q8_0 or q4_0)");
+  if (!type) fail("export-gguf: unknown --type '", type_name, "' (expected f32, f16, bf16, q8_0, q4_0, q4_k or q6_k)");
 
   const ModelConfig c = load_model_config(model_dir);
   const TensorStore store = TensorStore::open(model_dir);

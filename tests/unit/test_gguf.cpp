@@ -255,6 +255,31 @@ TEST(GgmlQuants, RandomRoundTripErrorBounds) {
   }
 }
 
+TEST(GgmlQuants, PlainKQuantizersRoundTrip) {
+  const std::vector<float> x = test::random_floats(256 * 8, 11);
+  std::vector<uint8_t> q4(8 * 144), q6(8 * 210);
+  quantize_row_q4_k_plain(x.data(), 256 * 8, q4.data());
+  quantize_row_q6_k_plain(x.data(), 256 * 8, q6.data());
+  std::vector<float> y4(x.size()), y6(x.size());
+  dequantize_row(GgmlType::Q4_K, q4.data(), 256 * 8, y4.data());
+  dequantize_row(GgmlType::Q6_K, q6.data(), 256 * 8, y6.data());
+  for (int blk = 0; blk < 8; ++blk) {
+    float amax = 0;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(x[static_cast<size_t>(blk * 256 + j)]));
+    for (int j = 0; j < 256; ++j) {
+      const size_t i = static_cast<size_t>(blk * 256 + j);
+      // 4 bits over a sub-block's range (<= 2 amax), plus the 6-bit rounding of scale and min.
+      EXPECT_LE(std::fabs(y4[i] - x[i]), 2 * amax / 15 * 0.5f + 2 * amax / 63 + 1e-3f * amax) << i;
+      EXPECT_LE(std::fabs(y6[i] - x[i]), amax / 31 * 0.5f + amax / 127 + 1e-3f * amax) << i;
+    }
+  }
+  // Zeros stay zeros.
+  std::vector<float> zeros(256, 0.0f), out(256, 1.0f);
+  quantize_row_q4_k_plain(zeros.data(), 256, q4.data());
+  dequantize_row(GgmlType::Q4_K, q4.data(), 256, out.data());
+  for (float v : out) EXPECT_EQ(v, 0.0f);
+}
+
 // ---- container ----
 
 std::vector<std::byte> bytes_of(const std::string& path) {
@@ -625,6 +650,38 @@ TEST(GgufJambaLayout, PerLayerListsWhenNoPeriodFits) {
   EXPECT_EQ(plan.layers[4].ffn, Ffn::MoE);
   EXPECT_EQ(c.tie_word_embeddings, true);  // no output.weight
   EXPECT_EQ(c.vocab_size, 10);
+}
+
+TEST(GgufJambaLayout, ManyLayersStayLinear) {
+  // 100000 Mamba layers (the config limit) and a scalar head_count_kv of 0: the layout search
+  // must be linear (a cubic search over periods and offsets would hang here).
+  GgufHeader h;
+  auto put = [&](const std::string& key, GgufValue v) {
+    h.metadata_index[key] = h.metadata.size();
+    h.metadata.emplace_back(key, std::move(v));
+  };
+  put("general.architecture", gguf_string("jamba"));
+  put("jamba.block_count", gguf_u32(100000));
+  put("jamba.context_length", gguf_u32(64));
+  put("jamba.embedding_length", gguf_u32(8));
+  put("jamba.feed_forward_length", gguf_u32(8));
+  put("jamba.attention.head_count", gguf_u32(2));
+  put("jamba.attention.head_count_kv", gguf_u32(0));
+  put("jamba.ssm.conv_kernel", gguf_u32(4));
+  put("jamba.ssm.inner_size", gguf_u32(16));
+  put("jamba.ssm.state_size", gguf_u32(4));
+  put("jamba.ssm.time_step_rank", gguf_u32(1));
+  put("jamba.attention.layer_norm_rms_epsilon", gguf_f32(1e-5f));
+  GgufTensorInfo embd;
+  embd.name = "token_embd.weight";
+  embd.ne = {8, 10};
+  h.tensor_index[embd.name] = 0;
+  h.tensors.push_back(embd);
+  const ModelConfig c = jamba_config_from_gguf(h, "many.gguf");
+  EXPECT_EQ(c.num_hidden_layers, 100000);
+  EXPECT_TRUE(c.attention_layer_list.empty());
+  EXPECT_FALSE(c.is_attention_layer(0));
+  EXPECT_FALSE(c.is_attention_layer(99999));
 }
 
 TEST_F(GgufJamba, BrokenModelCatalog) {
