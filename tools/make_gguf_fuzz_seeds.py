@@ -30,6 +30,8 @@ def kv(key, vtype, value):
 
 def gguf(kvs, tensors, alignment=32):
     """tensors: (name, ne, ggml_type, bytes)."""
+    if alignment != 32:
+        kvs = [kv("general.alignment", U32, alignment)] + kvs
     head = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), len(kvs)) + b"".join(kvs)
     infos, data, offset = b"", b"", 0
     for name, ne, ttype, payload in tensors:
@@ -102,7 +104,6 @@ seeds["vocab.gguf"] = gguf(
 # Every value type, a custom alignment, plain tensor types.
 seeds["all_types.gguf"] = gguf(
     [
-        kv("general.alignment", U32, 64),
         kv("general.architecture", STR, "other"),
         kv("u8", U8, 7), kv("i8", I8, -7), kv("u16", U16, 700), kv("i16", I16, -700),
         kv("u32", U32, 70000), kv("i32", I32, -70000), kv("f32", F32, 0.5), kv("bool", BOOL, True),
@@ -120,6 +121,61 @@ seeds["all_types.gguf"] = gguf(
         ("g", [2], 26, bytes(8)),
     ],
     alignment=64,
+)
+# A complete tiny model (layer 0: Mamba + dense FFN, layer 1: attention + MoE) that loads and
+# runs, so mutations reach the expert slicing, conversion and binding: H 4, Di 8, N 2, K 2, R 1,
+# I 4, E 2, V 4; matrices F16, small tensors F32.
+def f16(n, seed):
+    return b"".join(struct.pack("<e", ((i * 7 + seed) % 11 - 5) / 10) for i in range(n))
+
+
+def f32(n, value=None, seed=0):
+    return b"".join(struct.pack("<f", value if value is not None else ((i * 3 + seed) % 7 - 3) / 10) for i in range(n))
+
+
+H, Di, N, K, R, I, E, V = 4, 8, 2, 2, 1, 4, 2, 4
+tiny = jamba_kvs(2, (0, 1))
+tiny[3] = kv("jamba.embedding_length", U32, H)
+tiny[4] = kv("jamba.feed_forward_length", U32, I)
+tiny[7] = kv("jamba.ssm.conv_kernel", U32, K)
+tiny[8] = kv("jamba.ssm.inner_size", U32, Di)
+tiny[9] = kv("jamba.ssm.state_size", U32, N)
+tiny[12] = kv("jamba.expert_count", U32, E)
+tiny += [kv("tokenizer.ggml.model", STR, "none"), kv("tokenizer.ggml.eos_token_id", U32, 2)]
+seeds["tiny_model.gguf"] = gguf(
+    tiny,
+    [
+        ("token_embd.weight", [H, V], 1, f16(H * V, 1)),
+        ("blk.0.attn_norm.weight", [H], 0, f32(H, 1.0)),
+        ("blk.0.ssm_in.weight", [H, 2 * Di], 1, f16(H * 2 * Di, 2)),
+        ("blk.0.ssm_conv1d.weight", [K, Di], 0, f32(K * Di)),
+        ("blk.0.ssm_conv1d.bias", [Di], 0, f32(Di)),
+        ("blk.0.ssm_x.weight", [Di, R + 2 * N], 1, f16(Di * (R + 2 * N), 3)),
+        ("blk.0.ssm_dt.weight", [R, Di], 1, f16(R * Di, 4)),
+        ("blk.0.ssm_dt.bias", [Di], 0, f32(Di)),
+        ("blk.0.ssm_a", [N, Di], 0, f32(N * Di, -1.0)),
+        ("blk.0.ssm_d", [Di], 0, f32(Di, 1.0)),
+        ("blk.0.ssm_dt_norm.weight", [R], 0, f32(R, 1.0)),
+        ("blk.0.ssm_b_norm.weight", [N], 0, f32(N, 1.0)),
+        ("blk.0.ssm_c_norm.weight", [N], 0, f32(N, 1.0)),
+        ("blk.0.ssm_out.weight", [Di, H], 1, f16(Di * H, 5)),
+        ("blk.0.ffn_norm.weight", [H], 0, f32(H, 1.0)),
+        ("blk.0.ffn_gate.weight", [H, I], 1, f16(H * I, 6)),
+        ("blk.0.ffn_up.weight", [H, I], 1, f16(H * I, 7)),
+        ("blk.0.ffn_down.weight", [I, H], 1, f16(I * H, 8)),
+        ("blk.1.attn_norm.weight", [H], 0, f32(H, 1.0)),
+        ("blk.1.attn_q.weight", [H, H], 1, f16(H * H, 9)),
+        ("blk.1.attn_k.weight", [H, 2], 1, f16(H * 2, 10)),
+        ("blk.1.attn_v.weight", [H, 2], 1, f16(H * 2, 11)),
+        ("blk.1.attn_output.weight", [H, H], 1, f16(H * H, 12)),
+        ("blk.1.ffn_norm.weight", [H], 0, f32(H, 1.0)),
+        ("blk.1.ffn_gate_inp.weight", [H, E], 0, f32(H * E)),
+        ("blk.1.ffn_gate_exps.weight", [H, I, E], 1, f16(H * I * E, 13)),
+        ("blk.1.ffn_up_exps.weight", [H, I, E], 1, f16(H * I * E, 14)),
+        ("blk.1.ffn_down_exps.weight", [I, H, E], 1, f16(I * H * E, 15)),
+        ("output_norm.weight", [H], 0, f32(H, 1.0)),
+    ],
+    alignment=8,
 )
 for name, data in seeds.items():
     assert len(data) < 4096, (name, len(data))

@@ -1,10 +1,14 @@
 // libFuzzer target: the GGUF reader on arbitrary bytes, then what a loader does with an accepted
 // header: the Jamba config from its metadata, the tensor-name mapping, converting every tensor's
-// blocks to fp32, and the tokenizer its vocabulary makes. jamba::Error is the expected way to
+// blocks to fp32, the tokenizer its vocabulary makes, and the whole file loaded as model weights
+// (written to /dev/shm, mapped, sliced, dequantized and bound). jamba::Error is the expected way to
 // reject input; any other exception, a crash, an out-of-bounds read, a leak, undefined behaviour
 // or an allocation beyond -rss_limit_mb is a finding.
+#include <unistd.h>
+
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -13,6 +17,28 @@
 #include "format/gguf.h"
 #include "format/gguf_jamba.h"
 #include "format/tokenizer/gguf_vocab.h"
+#include "model/layer_plan.h"
+#include "model/weights.h"
+
+namespace {
+
+// The file-based loader (mmap, expert slicing, dequantization, binding) on the same bytes.
+void load_as_file(const uint8_t* data, size_t size) {
+  static const std::string path = "/dev/shm/fuzz_gguf_" + std::to_string(getpid()) + ".gguf";
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (!f) return;
+  std::fwrite(data, 1, size, f);
+  std::fclose(f);
+  try {
+    const jamba::GgufWeightSource source(path);
+    const jamba::LayerPlan plan = jamba::LayerPlan::from_config(source.config());
+    (void)jamba::bind_weights(source, source.config(), plan);
+  } catch (const jamba::Error&) {
+  }
+  std::remove(path.c_str());
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // An exact-size heap copy, so AddressSanitizer flags any read past the end.
@@ -50,6 +76,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       (void)jamba::tokenizer_from_gguf_header(header, "fuzz.gguf");
     } catch (const jamba::Error&) {
     }
+    load_as_file(data, size);
   } catch (const jamba::Error&) {
   }
   delete[] bytes;
