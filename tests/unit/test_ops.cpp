@@ -65,8 +65,9 @@ class Ops : public ::testing::TestWithParam<const ops::Backend*> {};
 
 TEST_P(Ops, MatmulAllWeightDtypesOddSizes) {
   const ops::Backend& be = *GetParam();
-  // Every combination of these (vector tails, 4x4 / 12-row tile tails, the decode and packed
-  // paths, one thread and several), plus a few shapes spanning several 256x256 panels.
+  // Every combination of these (vector and k-block tails, the few-rows (decode) and many-rows
+  // (12-row tiles) paths and their tails, one thread and several), plus a few shapes spanning
+  // several 256 x 256 panels.
   std::vector<std::tuple<int, int, int>> shapes;
   for (int m : {1, 2, 7, 8, 64})
     for (int n : {1, 5, 33, 130})
