@@ -102,13 +102,20 @@ cpu::WeightFormat weight_format(const TensorView& w) {
     case DType::F32: return cpu::WeightFormat::F32;
     case DType::BF16: return cpu::WeightFormat::BF16;
     case DType::F16: return cpu::WeightFormat::F16;
+    case DType::Q8:
+    case DType::Q4:
+      if (!w.scales) fail("cpu backend: quantized matmul weight ", shape_string(w.shape), " has no scales");
+      if (w.dtype == DType::Q4 && ((w.group_size != 32 && w.group_size != 64) || w.row_size() % w.group_size != 0))
+        fail("cpu backend: Q4 weight ", shape_string(w.shape), " needs a group size of 32 or 64 dividing k, not ",
+             w.group_size);
+      return w.dtype == DType::Q8 ? cpu::WeightFormat::Q8 : cpu::WeightFormat::Q4;
     default: fail("cpu backend: matmul weight dtype ", dtype_name(w.dtype), " is not supported");
   }
 }
 
 void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
   const int64_t n = w.rows(), k = w.row_size();
-  const cpu::MatmulArgs a{x, m, k, n, w.data, weight_format(w), bias, y};
+  const cpu::MatmulArgs a{x, m, k, n, w.data, weight_format(w), bias, y, w.scales, w.group_size};
   if (m <= 0 || n <= 0) return;
   if (k == 0) {
     for (int64_t i = 0; i < m; ++i)

@@ -59,6 +59,8 @@ struct F16Rows {
   Row row(int64_t j) const { return {base + j * k}; }
 };
 
+#include "ops/cpu/quant_rows.h"  // Q8Rows, Q4Rows
+
 // Calls fn(rows) with the reader for a's weight format.
 template <class Fn>
 void with_rows(const MatmulArgs& a, Fn&& fn) {
@@ -66,6 +68,8 @@ void with_rows(const MatmulArgs& a, Fn&& fn) {
     case WeightFormat::F32: fn(F32Rows{static_cast<const float*>(a.w), a.k}); return;
     case WeightFormat::BF16: fn(Bf16Rows{static_cast<const uint16_t*>(a.w), a.k}); return;
     case WeightFormat::F16: fn(F16Rows{static_cast<const uint16_t*>(a.w), a.k}); return;
+    case WeightFormat::Q8: fn(Q8Rows{static_cast<const int8_t*>(a.w), a.scales, a.k}); return;
+    case WeightFormat::Q4: fn(Q4Rows{static_cast<const uint8_t*>(a.w), a.scales, a.k, a.group}); return;
   }
 }
 
