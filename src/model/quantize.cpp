@@ -120,21 +120,47 @@ bool quantize_row_q8(const float* w, int64_t k, int8_t* q, float* scale) {
   return true;
 }
 
+// int4: 16 levels are few, so the scale is searched: candidates map the group's largest-magnitude
+// value mx to a level between 6.5 and 8 (either sign: s may be negative, which puts mx on the
+// -8 level), each refined by least squares (s = sum(w q) / sum(q q) for its q); the one with the
+// smallest squared error wins. Plain max|w| / 7 is among the candidates, so this never does worse.
 bool quantize_row_q4(const float* w, int64_t k, int64_t group, uint8_t* q, float* scales) {
   std::memset(q, 0, static_cast<size_t>(k / 2));
+  std::vector<int> levels(static_cast<size_t>(group)), best(static_cast<size_t>(group));
   for (int64_t g = 0; g < k / group; ++g) {
     const float* wg = w + g * group;
-    float amax = 0;
+    float mx = 0;
     for (int64_t i = 0; i < group; ++i) {
       if (!std::isfinite(wg[i])) return false;
-      amax = std::max(amax, std::fabs(wg[i]));
+      if (std::fabs(wg[i]) > std::fabs(mx)) mx = wg[i];
     }
-    const float s = amax / 7.0f;
-    scales[g] = s;
+    float best_scale = 0;
+    std::fill(best.begin(), best.end(), 0);
+    if (mx != 0) {
+      double best_err = INFINITY;
+      auto consider = [&](float s) {
+        double wq = 0, qq = 0;
+        for (int64_t i = 0; i < group; ++i) {
+          levels[i] = static_cast<int>(std::clamp(std::nearbyint(wg[i] / s), -8.0f, 7.0f));
+          wq += static_cast<double>(wg[i]) * levels[i];
+          qq += static_cast<double>(levels[i]) * levels[i];
+        }
+        if (qq == 0) return;
+        const float refined = static_cast<float>(wq / qq);
+        double err = 0;
+        for (int64_t i = 0; i < group; ++i) {
+          const double d = wg[i] - static_cast<double>(levels[i]) * refined;
+          err += d * d;
+        }
+        if (err < best_err) best_err = err, best_scale = refined, best = levels;
+      };
+      for (int i = 0; i <= 12; ++i) consider(mx / (-8.0f + 0.125f * static_cast<float>(i)));  // -8 .. -6.5
+      for (int i = 0; i <= 8; ++i) consider(mx / (6.5f + 0.125f * static_cast<float>(i)));    // 6.5 .. 7.5
+    }
+    scales[g] = best_scale;
     for (int64_t i = 0; i < group; ++i) {
-      const int v = s > 0 ? static_cast<int>(std::clamp(std::nearbyint(wg[i] / s), -8.0f, 7.0f)) : 0;
       const int64_t t = g * group + i;
-      q[t / 2] |= static_cast<uint8_t>((v + 8) << (t % 2 ? 4 : 0));
+      q[t / 2] |= static_cast<uint8_t>((best[i] + 8) << (t % 2 ? 4 : 0));
     }
   }
   return true;

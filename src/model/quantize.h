@@ -5,7 +5,8 @@
 //   int8 (bits 8): NAME         I8  [n, k]      q in [-127, 127], w ~ q * s, s = max|row| / 127
 //                  NAME_scale   F32 [n]         one scale per output row
 //   int4 (bits 4): NAME         U8  [n, k / 2]  element t in byte t / 2, low nibble for even t,
-//                                               stored as q + 8 (q in [-8, 7]), s = max|group| / 7
+//                                               stored as q + 8 (q in [-8, 7]), s searched per
+//                                               group (least squares; may be negative)
 //                  NAME_scale   F32 [n, k / g]  one scale per group of g = 32 or 64 columns
 //   config.json gains "quantization_config": {"quant_method": "jamba.cpp", "bits": 8|4,
 //   "group_size": 0|32|64, "scale_dtype": "F32", "scale_suffix": "_scale",
