@@ -27,6 +27,7 @@
 #include "cli/commands.h"
 #include "format/json_document.h"
 #include "model/model.h"
+#include "model/quantize.h"
 #include "model/random_checkpoint.h"
 #include "runtime/engine.h"
 #include "runtime/machine.h"
@@ -36,8 +37,6 @@ namespace {
 
 using nlohmann::json;
 namespace fs = std::filesystem;
-
-int64_t view_bytes(const TensorView& t) { return t.numel() * static_cast<int64_t>(dtype_size(t.dtype)); }
 
 struct WeightTraffic {
   int64_t always = 0;      // read by every decode step whatever the batch
@@ -101,7 +100,9 @@ double flops_per_token(const Model& model, const WeightTraffic& w, double contex
   const ModelConfig& c = model.config;
   double params = 0;
   for (const TensorView* t : {&model.weights.lm_head}) params += static_cast<double>(t->numel());
-  const double bytes_per = static_cast<double>(dtype_size(model.weights.lm_head.dtype));
+  // Bytes per parameter of lm_head's format (quantized: the integers plus their scales).
+  const double bytes_per = static_cast<double>(view_bytes(model.weights.lm_head)) /
+                           static_cast<double>(std::max<int64_t>(1, model.weights.lm_head.numel()));
   params += (static_cast<double>(w.always) - static_cast<double>(view_bytes(model.weights.lm_head))) / bytes_per;
   params += static_cast<double>(c.num_experts_per_tok * w.per_expert * w.moe_layers) / bytes_per;
   const double attn = 4.0 * context * static_cast<double>(c.num_attention_heads * c.head_dim) *
@@ -169,7 +170,15 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
     temp = std::make_unique<TempModelDir>();
     model_dir = temp->path.string();
     const auto t0 = Clock::now();
-    write_random_checkpoint(model_dir, config, random_dtype(options.dtype.empty() ? "bf16" : options.dtype), 1);
+    // int8 / int4: bf16 random weights, then quantized as `jamba quantize` does (int4: groups of 32).
+    const bool quantized = options.dtype == "int8" || options.dtype == "int4";
+    write_random_checkpoint(model_dir, config,
+                            random_dtype(options.dtype.empty() || quantized ? "bf16" : options.dtype), 1);
+    if (quantized) {
+      const std::string float_dir = model_dir;
+      model_dir = (temp->path / "quantized").string();
+      quantize_checkpoint(float_dir, model_dir, options.dtype == "int8" ? 8 : 4, options.dtype == "int8" ? 0 : 32);
+    }
     if (!common.json) std::fprintf(stderr, "random weights written in %.1f s\n", seconds_since(t0));
   }
   const bool explicit_prompt = !options.prompts.empty();

@@ -90,6 +90,13 @@ struct ExportGgufOptions {
 int run_export_gguf(const CommonOptions& common, const ExportGgufOptions& options);
 int run_render_chat(const CommonOptions& common, const RenderChatOptions& options);
 
+struct QuantizeOptions {
+  std::string output;  // -o OUT directory
+  std::string type;    // --type int8|int4
+  int64_t group = 0;   // --group 32|64 (int4; 0: 32)
+};
+int run_quantize(const CommonOptions& common, const QuantizeOptions& options);
+
 struct BenchOptions {
   std::string config_file;    // --config: a config.json for --random-weights
   bool random_weights = false;

@@ -129,6 +129,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k"}));
   export_cmd->add_flag("--json", common.json, "print JSON");
 
+  jamba::cli::QuantizeOptions quantize;
+  CLI::App* quantize_cmd = app.add_subcommand("quantize", "write a weight-only int8 / int4 copy of a model directory");
+  quantize_cmd->add_option("-m,--model", common.model_dir, "model directory (config.json + safetensors + tokenizer files)" + std::string(kDefaultModelHelp));
+  quantize_cmd->add_option("-o,--output", quantize.output, "the output directory")->required();
+  quantize_cmd->add_option("--type", quantize.type, "int8 (one scale per row) or int4 (one scale per group)")
+      ->required()->check(CLI::IsMember({"int8", "int4"}));
+  quantize_cmd->add_option("--group", quantize.group, "int4 group size along k: 32 (default) or 64")
+      ->check(CLI::IsMember({32, 64}));
+  quantize_cmd->add_flag("--json", common.json, "print JSON");
+
   jamba::cli::TokenizeOptions tokenize;
   CLI::App* tokenize_cmd = app.add_subcommand("tokenize", "text -> token ids and pieces (tokenizer files only)");
   tokenize_cmd->add_option("-m,--model", common.model_dir, "model directory (tokenizer.json or tokenizer.model)" + std::string(kDefaultModelHelp));
@@ -148,7 +158,7 @@ int main(int argc, char** argv) {
   add_common(bench_cmd, common, true);
   bench_cmd->add_option("--config", bench.config_file, "config.json whose shape to measure (with --random-weights)");
   bench_cmd->add_flag("--random-weights", bench.random_weights, "random weights of --config's shape (no checkpoint needed)");
-  bench_cmd->add_option("--dtype", bench.dtype, "random weights' dtype (default bf16)")->check(CLI::IsMember({"f32", "bf16", "f16"}));
+  bench_cmd->add_option("--dtype", bench.dtype, "random weights' dtype: f32, bf16 (default), f16, or int8 / int4 (bf16 weights quantized as `jamba quantize` does)")->check(CLI::IsMember({"f32", "bf16", "f16", "int8", "int4"}));
   bench_cmd->add_option("--prompt", bench.prompts, "prefill lengths (default 512,2048)")
       ->delimiter(',')->check(CLI::Range(int64_t{1}, int64_t{1} << 24));
   bench_cmd->add_option("--gen", bench.gen, "decode steps timed per case")->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
@@ -169,7 +179,7 @@ int main(int argc, char** argv) {
   // CLI11 would only say "a subcommand is required"; name the word it did not know.
   const std::string first = argc >= 2 ? argv[1] : "";
   if (!first.empty() && first[0] != '-' && app.get_subcommands([&](CLI::App* sub) { return sub->get_name() == first; }).empty()) {
-    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, random-model, info, export-gguf, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
+    std::fprintf(stderr, "jamba: error: unknown command '%s' (expected generate, chat, score, perplexity, bench, random-model, info, export-gguf, quantize, tokenize, detokenize or render-chat; see --help)\n", argv[1]);
     return 2;
   }
   try {
@@ -194,6 +204,7 @@ int main(int argc, char** argv) {
     if (*render_cmd) return jamba::cli::run_render_chat(common, render);
     if (*info_cmd) return jamba::cli::run_info(common, info);
     if (*export_cmd) return jamba::cli::run_export_gguf(common, export_gguf);
+    if (*quantize_cmd) return jamba::cli::run_quantize(common, quantize);
     if (*tokenize_cmd) return jamba::cli::run_tokenize(common, tokenize);
     if (*detokenize_cmd) return jamba::cli::run_detokenize(common, detokenize);
   } catch (const jamba::Error& e) {

@@ -4,6 +4,7 @@
 
 #include "format/gguf.h"
 #include "format/gguf_jamba.h"
+#include "model/quantize.h"
 
 namespace jamba {
 
@@ -24,6 +25,9 @@ std::unique_ptr<Model> Model::load(const std::string& dir_or_file) {
   } else {
     model->config = load_model_config(dir_or_file);
     model->store = std::make_unique<TensorStore>(TensorStore::open(dir_or_file));
+    QuantizationConfig quantization;
+    if (read_quantization_config(dir_or_file, &quantization))
+      model->store = make_quantized_source(std::move(model->store), quantization);
   }
   model->plan = LayerPlan::from_config(model->config);
   model->weights = bind_weights(*model->store, model->config, model->plan);

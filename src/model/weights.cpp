@@ -13,15 +13,21 @@ class Binder {
  public:
   explicit Binder(const WeightSource& store) : store_(store) {}
 
-  TensorView take(const std::string& name, const std::vector<int64_t>& shape) {
+  // A matmul weight: float, or weight-only quantized (Q8 / Q4, from a quantized checkpoint).
+  TensorView take_matrix(const std::string& name, const std::vector<int64_t>& shape) {
+    return take(name, shape, true);
+  }
+
+  TensorView take(const std::string& name, const std::vector<int64_t>& shape, bool quantized_ok = false) {
     if (!store_.contains(name)) {
       const std::string stored = store_.stored_name(name);
       fail("checkpoint is missing tensor '", name, "'", stored != name ? " ('" + stored + "' in the file)" : std::string(),
            " (expected shape ", shape_string(shape), ")");
     }
     TensorView t = store_.get(name);
-    if (!is_weight_dtype(t.dtype))
-      fail(store_.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(t.dtype), "; expected F32, F16 or BF16");
+    if (!is_weight_dtype(t.dtype) && !(quantized_ok && is_quantized_dtype(t.dtype)))
+      fail(store_.file_of(name), ": tensor '", name, "' has dtype ", dtype_name(t.dtype), "; expected F32, F16 or BF16",
+           is_quantized_dtype(t.dtype) ? " (this tensor is never quantized)" : "");
     if (t.shape != shape)
       fail(store_.file_of(name), ": tensor '", name, "' has shape ", shape_string(t.shape), "; the config needs ",
            shape_string(shape));
@@ -53,8 +59,8 @@ class Binder {
 };
 
 FfnWeights bind_ffn(Binder& b, const std::string& prefix, int64_t H, int64_t I) {
-  return {b.take(prefix + "gate_proj.weight", {I, H}), b.take(prefix + "up_proj.weight", {I, H}),
-          b.take(prefix + "down_proj.weight", {H, I})};
+  return {b.take_matrix(prefix + "gate_proj.weight", {I, H}), b.take_matrix(prefix + "up_proj.weight", {I, H}),
+          b.take_matrix(prefix + "down_proj.weight", {H, I})};
 }
 
 }  // namespace
@@ -76,7 +82,7 @@ Weights bind_weights(const WeightSource& store, const ModelConfig& c, const Laye
   } else {
     if (!store.contains("lm_head.weight"))
       fail("checkpoint is missing tensor 'lm_head.weight' and config.json has tie_word_embeddings false");
-    w.lm_head = b.take("lm_head.weight", {V, H});
+    w.lm_head = b.take_matrix("lm_head.weight", {V, H});
   }
   w.final_norm = b.take_f32("model.final_layernorm.weight", {H});
 
@@ -88,15 +94,15 @@ Weights bind_weights(const WeightSource& store, const ModelConfig& c, const Laye
     lw.pre_ff_norm = b.take_f32(p + "pre_ff_layernorm.weight", {H});
     if (spec.mixer == Mixer::Attention) {
       const std::string a = p + "self_attn.";
-      lw.attention = {b.take(a + "q_proj.weight", {nh * hd, H}), b.take(a + "k_proj.weight", {nkv * hd, H}),
-                      b.take(a + "v_proj.weight", {nkv * hd, H}), b.take(a + "o_proj.weight", {H, nh * hd})};
+      lw.attention = {b.take_matrix(a + "q_proj.weight", {nh * hd, H}), b.take_matrix(a + "k_proj.weight", {nkv * hd, H}),
+                      b.take_matrix(a + "v_proj.weight", {nkv * hd, H}), b.take_matrix(a + "o_proj.weight", {H, nh * hd})};
     } else {
       const std::string m = p + "mamba.";
       MambaWeights& mw = lw.mamba;
-      mw.in_proj = b.take(m + "in_proj.weight", {2 * Di, H});
-      mw.x_proj = b.take(m + "x_proj.weight", {R + 2 * N, Di});
-      mw.dt_proj = b.take(m + "dt_proj.weight", {Di, R});
-      mw.out_proj = b.take(m + "out_proj.weight", {H, Di});
+      mw.in_proj = b.take_matrix(m + "in_proj.weight", {2 * Di, H});
+      mw.x_proj = b.take_matrix(m + "x_proj.weight", {R + 2 * N, Di});
+      mw.dt_proj = b.take_matrix(m + "dt_proj.weight", {Di, R});
+      mw.out_proj = b.take_matrix(m + "out_proj.weight", {H, Di});
       if (c.mamba_proj_bias) {
         mw.in_proj_bias = b.take_f32(m + "in_proj.bias", {2 * Di});
         mw.out_proj_bias = b.take_f32(m + "out_proj.bias", {H});

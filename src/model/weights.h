@@ -54,7 +54,8 @@ struct Weights {
 };
 
 // Binds every tensor the config needs. Throws Error naming the tensor and its file when one is
-// missing, has the wrong shape or a non-float dtype, when a small tensor holds NaN/Inf, or when
+// missing, has the wrong shape or a non-float dtype (matmul weights may also be Q8 / Q4, from a
+// quantized checkpoint: model/quantize.h), when a small tensor holds NaN/Inf, or when
 // the checkpoint holds tensors this config does not use (a config/checkpoint mismatch).
 // A: from "mamba.A_log" (HF) as -exp(A_log), or from "mamba.A" as stored (GGUF files hold A,
 // and recomputing it through log/exp would not give the same floats back).

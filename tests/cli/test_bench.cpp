@@ -54,6 +54,25 @@ TEST(Bench, RandomWeightsJsonContract) {
   EXPECT_EQ(doc["decode"][0]["tokens"], 3);
 }
 
+// --dtype int8 / int4: the bf16 random weights quantized before loading; fewer weight bytes.
+TEST(Bench, QuantizedRandomWeights) {
+  test::TempDir dir;
+  test::write_file(dir.file("config.json"), kConfig.dump());
+  int64_t previous = 2 * expected_params();
+  for (const char* dtype : {"int8", "int4"}) {
+    const auto r = test::run_jamba({"bench", "--config", dir.file("config.json"), "--random-weights", "--dtype", dtype,
+                                    "--prompt", "16", "--gen", "2", "--json", "-t", "1", "--bandwidth-mib", "64"},
+                                   120);
+    ASSERT_EQ(r.exit_code, 0) << dtype << ": " << r.err;
+    const json doc = json::parse(r.out);
+    const int64_t bytes = doc["weight_bytes"].get<int64_t>();
+    EXPECT_LT(bytes, previous) << dtype;
+    EXPECT_GT(bytes, expected_params() / 2) << dtype;
+    previous = bytes;
+    EXPECT_GT(doc["decode_tok_per_s"].get<double>(), 0) << dtype;
+  }
+}
+
 TEST(Bench, SweepsBatchesAndContexts) {
   test::TempDir dir;
   test::write_file(dir.file("config.json"), kConfig.dump());

@@ -116,6 +116,96 @@ TEST_P(Ops, MatmulAllWeightDtypesOddSizes) {
   }
 }
 
+// Weight-only quantized matrices (Q8 per row, Q4 in groups of 32 / 64): every backend must
+// compute with exactly the dequantized values float(q) * scale, so the tolerance is the float
+// formats' one (1e-5 of max(|y|, ||x * w||)), measured against a double-precision dot product
+// of those values. Random q over the whole range, scales of several magnitudes.
+struct QuantWeight {
+  std::vector<int8_t> q8;
+  std::vector<uint8_t> q4;
+  std::vector<float> scales, exact;
+  TensorView view;
+};
+
+QuantWeight make_quant_weight(DType dtype, int64_t n, int64_t k, int64_t group, uint32_t seed) {
+  QuantWeight w;
+  const auto r = random_floats(n * k, seed);
+  const auto s = random_floats(n * (group ? k / group : 1) + 1, seed + 1);
+  w.scales.resize(n * (group ? k / group : 1));
+  for (size_t i = 0; i < w.scales.size(); ++i) w.scales[i] = (0.001f + std::fabs(s[i])) * (i % 3 == 0 ? 0.01f : 1.0f);
+  w.exact.resize(n * k);
+  if (dtype == DType::Q8) {
+    w.q8.resize(n * k);
+    for (int64_t i = 0; i < n * k; ++i) {
+      w.q8[i] = static_cast<int8_t>(std::clamp<long>(std::lround(r[i] * 127.0f), -127, 127));
+      w.exact[i] = static_cast<float>(w.q8[i]) * w.scales[i / k];
+    }
+    w.view = {DType::Q8, {n, k}, w.q8.data(), Device::CPU, w.scales.data(), 0};
+  } else {
+    w.q4.assign(n * k / 2, 0);
+    for (int64_t i = 0; i < n * k; ++i) {
+      const int q = static_cast<int>(std::clamp<long>(std::lround(r[i] * 8.0f), -8, 7));
+      w.q4[i / 2] |= static_cast<uint8_t>((q + 8) << (i % 2 ? 4 : 0));
+      const int64_t row = i / k, col = i % k;
+      w.exact[i] = static_cast<float>(q) * w.scales[row * (k / group) + col / group];
+    }
+    w.view = {DType::Q4, {n, k}, w.q4.data(), Device::CPU, w.scales.data(), group};
+  }
+  return w;
+}
+
+TEST_P(Ops, MatmulQuantizedWeightsOddSizes) {
+  const ops::Backend& be = *GetParam();
+  struct Case {
+    DType dtype;
+    int64_t group;
+  };
+  for (Case c : {Case{DType::Q8, 0}, Case{DType::Q4, 32}, Case{DType::Q4, 64}}) {
+    std::vector<std::tuple<int, int, int>> shapes;
+    for (int m : {1, 3, 7, 13})
+      for (int n : {1, 5, 33, 130})
+        for (int k : c.dtype == DType::Q8 ? std::vector<int>{1, 3, 17, 257, 1000} : std::vector<int>{64, 192, 576})
+          shapes.emplace_back(m, n, k);
+    shapes.insert(shapes.end(), {{25, 520, 640}, {3, 600, 512}});
+    double worst = 0;
+    for (auto [m, n, k] : shapes) {
+      QuantWeight w = make_quant_weight(c.dtype, n, k, c.group, 5 + m + n + k);
+      const auto x = random_floats(m * k, 17 + n + k);
+      const auto bias = random_floats(n, 19);
+      const bool with_bias = (m + n) % 2 == 0;
+      std::vector<float> y(m * n, NAN);
+      be.matmul(x.data(), m, w.view, with_bias ? bias.data() : nullptr, y.data());
+      for (int i = 0; i < m; ++i)
+        for (int j = 0; j < n; ++j) {
+          double acc = with_bias ? bias[j] : 0.0, norm_sq = 0;
+          for (int t = 0; t < k; ++t) {
+            const double term = double(x[i * k + t]) * w.exact[j * k + t];
+            acc += term;
+            norm_sq += term * term;
+          }
+          const double got = y[i * n + j], scale = std::max({std::fabs(acc), std::sqrt(norm_sq), 1e-30});
+          ASSERT_TRUE(std::isfinite(got)) << dtype_name(c.dtype) << " m " << m << " n " << n << " k " << k;
+          ASSERT_NEAR(got, acc, 1e-5 * scale) << dtype_name(c.dtype) << " g" << c.group << " m " << m << " n " << n
+                                              << " k " << k << " at " << i << "," << j;
+          worst = std::max(worst, std::fabs(got - acc) / scale);
+        }
+    }
+    std::printf("[ %s ] matmul %s group %lld: worst error %.2g of max(|y|, ||x*w||)\n", be.name, dtype_name(c.dtype),
+                static_cast<long long>(c.group), worst);
+  }
+}
+
+TEST_P(Ops, MatmulRejectsBrokenQuantizedViews) {
+  const ops::Backend& be = *GetParam();
+  const std::vector<uint8_t> bytes(64, 0x88);
+  const std::vector<float> scales(4, 1.0f), x(64, 1.0f);
+  std::vector<float> y(2);
+  const TensorView no_scales{DType::Q8, {2, 32}, bytes.data()};
+  EXPECT_THROW(be.matmul(x.data(), 1, no_scales, nullptr, y.data()), Error);
+  const TensorView bad_group{DType::Q4, {2, 64}, bytes.data(), Device::CPU, scales.data(), 48};
+  EXPECT_THROW(be.matmul(x.data(), 1, bad_group, nullptr, y.data()), Error);
+}
+
 // Each output's arithmetic does not depend on how many rows come with it or on the thread count,
 // so chunked prefill, decode and one-shot prefill give the same bits (tests/parity relies on it).
 TEST_P(Ops, MatmulRowsAndThreadsDoNotChangeResults) {

@@ -112,6 +112,13 @@ cpu::WeightFormat weight_format(const TensorView& w) {
     case DType::F32: return cpu::WeightFormat::F32;
     case DType::BF16: return cpu::WeightFormat::BF16;
     case DType::F16: return cpu::WeightFormat::F16;
+    case DType::Q8:
+    case DType::Q4:
+      if (!w.scales) fail("cpu backend: quantized matmul weight ", shape_string(w.shape), " has no scales");
+      if (w.dtype == DType::Q4 && ((w.group_size != 32 && w.group_size != 64) || w.row_size() % w.group_size != 0))
+        fail("cpu backend: Q4 weight ", shape_string(w.shape), " needs a group size of 32 or 64 dividing k, not ",
+             w.group_size);
+      return w.dtype == DType::Q8 ? cpu::WeightFormat::Q8 : cpu::WeightFormat::Q4;
     default: fail("cpu backend: matmul weight dtype ", dtype_name(w.dtype), " is not supported");
   }
 }
@@ -144,14 +151,14 @@ void run_matmul(const Kernels& kt, const cpu::MatmulArgs& a, const Compute& comp
 }
 
 void matmul(const Kernels& kt, const float* x, int64_t m, const TensorView& w, const float* bias, float* y) {
-  run_matmul(kt, {x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y}, kt.matmul);
+  run_matmul(kt, {x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y, w.scales, w.group_size}, kt.matmul);
 }
 
 // bf16 weights through bf16 dot products, the activations rounded to bf16 once; other weights
 // as matmul().
 void matmul_bf16_dot(const Kernels& kt, const cpu::Bf16DotKernels& kb, const float* x, int64_t m,
                      const TensorView& w, const float* bias, float* y) {
-  const cpu::MatmulArgs a{x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y};
+  const cpu::MatmulArgs a{x, m, w.row_size(), w.rows(), w.data, weight_format(w), bias, y, w.scales, w.group_size};
   if (a.format != cpu::WeightFormat::BF16 || a.k == 0 || m <= 0) return run_matmul(kt, a, kt.matmul);
   const int64_t k2 = (a.k + 1) / 2 * 2;
   thread_local std::vector<uint16_t> rounded;

@@ -13,7 +13,7 @@ namespace jamba::ops::cpu {
 // How weight rows are stored. Every format decodes to fp32 in registers; a quantised format
 // (int8 with a per-row scale, int4 in groups of 32/64 with scales) adds an entry here and a
 // row reader in kernels_impl.h, and both matmul paths pick it up.
-enum class WeightFormat : int32_t { F32, BF16, F16 };
+enum class WeightFormat : int32_t { F32, BF16, F16, Q8, Q4 };  // Q8/Q4: see TensorView (tensor.h)
 
 struct MatmulArgs {
   const float* x;  // [m, k] fp32
@@ -22,6 +22,8 @@ struct MatmulArgs {
   WeightFormat format;
   const float* bias;  // [n] or nullptr
   float* y;           // [m, n]
+  const float* scales = nullptr;  // Q8: [n]; Q4: [n, k / group]
+  int64_t group = 0;              // Q4: columns per scale (32 or 64)
 };
 
 struct ScanArgs {

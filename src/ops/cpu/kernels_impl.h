@@ -37,6 +37,8 @@ using F32Rows = RowsOf<float, load, load_n>;
 using Bf16Rows = RowsOf<uint16_t, load_bf16, load_bf16_n>;
 using F16Rows = RowsOf<uint16_t, load_f16, load_f16_n>;
 
+#include "ops/cpu/quant_rows.h"  // Q8Rows, Q4Rows
+
 // Calls fn(rows) with the reader for a's weight format.
 template <class Fn>
 void with_rows(const MatmulArgs& a, Fn&& fn) {
@@ -44,6 +46,8 @@ void with_rows(const MatmulArgs& a, Fn&& fn) {
     case WeightFormat::F32: fn(F32Rows{static_cast<const float*>(a.w), a.k}); return;
     case WeightFormat::BF16: fn(Bf16Rows{static_cast<const uint16_t*>(a.w), a.k}); return;
     case WeightFormat::F16: fn(F16Rows{static_cast<const uint16_t*>(a.w), a.k}); return;
+    case WeightFormat::Q8: fn(Q8Rows{static_cast<const int8_t*>(a.w), a.scales, a.k}); return;
+    case WeightFormat::Q4: fn(Q4Rows{static_cast<const uint8_t*>(a.w), a.scales, a.k, a.group}); return;
   }
 }
 

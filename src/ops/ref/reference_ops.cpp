@@ -18,7 +18,10 @@ void ref_matmul(const float* x, int64_t m, const TensorView& w, const float* bia
   const int64_t n = w.rows();
   const int64_t k = w.row_size();
   // Checked here: an exception thrown inside the parallel region would terminate the process.
-  if (!is_weight_dtype(w.dtype)) fail("matmul: weight dtype ", dtype_name(w.dtype), " is not a weight dtype");
+  if (!is_weight_dtype(w.dtype) && !is_quantized_dtype(w.dtype))
+    fail("matmul: weight dtype ", dtype_name(w.dtype), " is not a weight dtype");
+  if (is_quantized_dtype(w.dtype) && k > 0) load_element(w, 0);  // validates scales and group
+  // Quantized rows are dequantized by load_row: fp32 q * scale, as the fast backends do.
   // Enough work per thread to pay for the fork.
   const bool parallel = n * m * k > (1 << 15);
 #pragma omp parallel if (parallel)
