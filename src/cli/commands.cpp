@@ -19,6 +19,7 @@
 #include "format/gguf_jamba.h"
 #include "format/safetensors.h"
 #include "model/gguf_export.h"
+#include "model/quantize.h"
 #include "model/memory_plan.h"
 #include "runtime/engine.h"
 #include "runtime/generation.h"
@@ -312,9 +313,14 @@ int run_info(const CommonOptions& common, const InfoOptions& options) {
     const TensorStore store = TensorStore::open(common.model_dir);
     std::set<DType> dtypes;
     int64_t bytes = 0;
+    // A quantized checkpoint (model/quantize.h): the float tensors name the dtype (and the cache's).
+    QuantizationConfig quantization;
+    const bool quantized = read_quantization_config(common.model_dir, &quantization);
     for (const std::string& name : store.names()) {
       const TensorView t = store.get(name);
-      dtypes.insert(t.dtype);
+      const bool quantized_part = quantized && (t.dtype == DType::I8 || t.dtype == DType::U8 ||
+                                                (name.size() > 6 && name.compare(name.size() - 6, 6, "_scale") == 0));
+      if (!quantized_part) dtypes.insert(t.dtype);
       bytes += t.numel() * static_cast<int64_t>(dtype_size(t.dtype));
     }
     stored_bytes = bytes;
@@ -377,7 +383,13 @@ int run_info(const CommonOptions& common, const InfoOptions& options) {
                                                    {"routers", p.router},      {"norms", p.norms},
                                                    {"embeddings", p.embeddings}};
   for (const auto& [name, count] : kinds) std::printf("  %-11s %14" PRId64 "  (%s)\n", name, count, human_count(count).c_str());
-  std::printf("weights: %s in %s\n", human_bytes(m.weight_bytes).c_str(), weight_dtype.c_str());
+  QuantizationConfig quantization;
+  const bool quantized = !gguf && read_quantization_config(common.model_dir, &quantization);
+  std::printf("weights: %s in %s%s\n", human_bytes(m.weight_bytes).c_str(), weight_dtype.c_str(),
+              !quantized                  ? ""
+              : quantization.bits == 8    ? ", matrices int8"
+              : quantization.group == 32 ? ", matrices int4 (groups of 32)"
+                                          : ", matrices int4 (groups of 64)");
   std::printf("cache (KV and conv window in %s, SSM state in f32):\n", cache_dtype.c_str());
   std::printf("  KV per token:        %s (%" PRId64 " B, %" PRId64 " attention layers)\n",
               human_bytes(m.kv_bytes_per_token).c_str(), m.kv_bytes_per_token, plan.attention_layers);

@@ -42,6 +42,11 @@ TEST(QuantizeCli, DemoModelPerplexity) {
     const json config = json::parse(test::read_file(out + "/config.json"));
     EXPECT_EQ(config["quantization_config"]["quant_method"], "jamba.cpp");
     EXPECT_EQ(config["quantization_config"]["bits"], std::string(type) == "int8" ? 8 : 4);
+    const auto info = test::run_jamba({"info", "-m", out});
+    EXPECT_EQ(info.exit_code, 0) << info.err;
+    EXPECT_NE(info.out.find(std::string(type) == "int8" ? "in bf16, matrices int8" : "in bf16, matrices int4 (groups of 32)"),
+              std::string::npos)
+        << info.out;
     const double ppl = perplexity(out);
     std::printf("[ perplexity ] demo moby_dick_opening: float %.4f, %s %.4f (%+.2f%%)\n", base, type, ppl,
                 100.0 * (ppl / base - 1));
