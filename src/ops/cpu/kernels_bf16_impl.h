@@ -126,7 +126,7 @@ void matmul_pairs_few_rows(const MatmulArgs& a, const Bf16Rows& w, const uint16_
       for (int64_t kk = 0; kk < kc; kk += kChunk) {
         const int64_t depth = min64(kChunk, kc - kk);
         if (k0 + kk + kPrefetchColumns < a.k)
-          for (int r = 0; r < rows; ++r) wr[r].template prefetch<3>(k0 + kk + kPrefetchColumns);
+          for (int r = 0; r < rows; ++r) wr[r].template prefetch<3>(k0 + kk + kPrefetchColumns, kChunk);
         for (int v = 0; v < NV; ++v) {
           const int in_tile = rows - v * kWidth;
           pack_pairs(wr + v * kWidth, in_tile < 0 ? 0 : in_tile > kWidth ? kWidth : in_tile, k0 + kk, depth,

@@ -28,8 +28,11 @@ struct RowsOf {
     const T* p;
     F get(int64_t kk) const { return Load(p + kk); }
     F get_n(int64_t kk, int n) const { return LoadN(p + kk, n); }
+    // Every cache line of columns [kk, kk + count).
     template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
+    void prefetch(int64_t kk, int64_t count) const {
+      for (int64_t c = 0; c < count; c += 64 / static_cast<int64_t>(sizeof(T))) __builtin_prefetch(p + kk + c, 0, Locality);
+    }
   };
   Row row(int64_t j) const { return {base + j * k}; }
 };
@@ -117,12 +120,11 @@ void pack_rows(const typename Rows::Row* wr, int rows, int64_t kk, int64_t depth
 }
 
 // The hardware prefetcher does not follow this many short runs of many rows at once: software
-// prefetches fetch what the rows need next (64 bytes per 32 columns covers every format).
+// prefetches fetch what the rows need next.
 template <class Row>
 void prefetch_next_block(const Row* wr, int rows, int64_t k0, int64_t kc, int64_t k) {
   if (k0 + kc < k)
-    for (int r = 0; r < rows; ++r)
-      for (int64_t kk = 0; kk < kc; kk += 32) wr[r].template prefetch<2>(k0 + kc + kk);
+    for (int r = 0; r < rows; ++r) wr[r].template prefetch<2>(k0 + kc, min64(kc, k - k0 - kc));
 }
 
 // out[0..n) = (first k-block ? bias or 0 : out) + acc.
@@ -209,8 +211,7 @@ void matmul_few_rows(const MatmulArgs& a, const Rows& w, int64_t i, int64_t j0, 
       for (int64_t kk = 0; kk < kc; kk += kChunk) {
         const int64_t depth = min64(kChunk, kc - kk);
         if (k0 + kk + kPrefetchColumns < a.k)
-          for (int r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < kChunk; c += 32) wr[r].template prefetch<3>(k0 + kk + kPrefetchColumns + c);
+          for (int r = 0; r < rows; ++r) wr[r].template prefetch<3>(k0 + kk + kPrefetchColumns, kChunk);
         for (int v = 0; v < NV; ++v) {
           const int in_tile = rows - v * kWidth;
           pack_rows<Rows>(wr + v * kWidth, in_tile < 0 ? 0 : in_tile > kWidth ? kWidth : in_tile, k0 + kk, depth,
