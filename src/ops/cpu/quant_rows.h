@@ -70,8 +70,11 @@ struct Q8Rows {
     float scale;
     F get(int64_t kk) const { return load_q8(p + kk) * set1(scale); }
     F get_n(int64_t kk, int n) const { return load_q8_n(p + kk, n) * set1(scale); }
+    // Every cache line of columns [kk, kk + count) (one byte a column).
     template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk, 0, Locality); }
+    void prefetch(int64_t kk, int64_t count) const {
+      for (int64_t c = 0; c < count; c += 64) __builtin_prefetch(p + kk + c, 0, Locality);
+    }
   };
   Row row(int64_t j) const { return {base + j * k, scales[j]}; }
 };
@@ -93,8 +96,11 @@ struct Q4Rows {
       store(tmp, v);
       return load_n(tmp, n);
     }
+    // Every cache line of columns [kk, kk + count) (half a byte a column).
     template <int Locality>
-    void prefetch(int64_t kk) const { __builtin_prefetch(p + kk / 2, 0, Locality); }
+    void prefetch(int64_t kk, int64_t count) const {
+      for (int64_t c = 0; c < count; c += 128) __builtin_prefetch(p + (kk + c) / 2, 0, Locality);
+    }
   };
   Row row(int64_t j) const { return {base + j * (k / 2), scales + j * (k / group), group}; }
 };
