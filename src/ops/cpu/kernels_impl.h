@@ -83,10 +83,16 @@ constexpr int kGemmMR = 4;
 #endif
 constexpr int64_t kPanelFloats = kNc * kKc;
 constexpr int kFewRowsMax = 4;
-// Few rows: groups of kFewVectors * kWidth weight rows (more rows read at once made the memory
-// system slower here: 128 concurrent row streams reached half the bandwidth of 32), kChunk
-// columns decoded per step, prefetched kPrefetchColumns ahead.
+// Few rows: groups of weight rows read together, decoded kChunk columns per step, prefetched
+// kPrefetchColumns ahead. More rows at once made the memory system slower here (128 concurrent
+// row streams reached half the bandwidth of 32); measured best: 32 rows of bf16, 16 of f32 —
+// about 64 bytes of each column, at most kFewVectors output vectors.
 constexpr int kFewVectors = 2;
+template <class Rows>
+constexpr int few_rows_vectors() {
+  constexpr int rows = 64 / static_cast<int>(sizeof(*Rows{}.base));
+  return rows >= kFewVectors * kWidth ? kFewVectors : rows >= kWidth ? rows / kWidth : 1;
+}
 constexpr int64_t kChunk = 32, kPrefetchColumns = 256;
 
 // kWidth weight rows x depth columns from kk on, into dst[c * stride + 0..kWidth) for column
@@ -195,7 +201,7 @@ void matmul_many_rows(const MatmulArgs& a, const Rows& w, int64_t i0, int64_t i1
 
 template <class Rows, int MR>
 void matmul_few_rows(const MatmulArgs& a, const Rows& w, int64_t i, int64_t j0, int64_t j1) {
-  constexpr int NV = kFewVectors, G = NV * kWidth;
+  constexpr int NV = few_rows_vectors<Rows>(), G = NV * kWidth;
   alignas(64) float buf[kChunk * G];
   const float* xr[MR];
   for (int r = 0; r < MR; ++r) xr[r] = a.x + (i + r) * a.k;

@@ -13,7 +13,8 @@
 // exp (fast_exp): x = n·ln2 + r with |r| <= ln2/2 (two-part ln2), e^r by a degree-6 polynomial
 // (Cephes expf coefficients), times 2^n. Measured max error over [-87.3, 88.7]: see
 // tests/unit/test_ops.cpp (FastExp), < 3e-7 relative. exp(-inf) = 0, exp(+large) = +inf, NaN
-// stays NaN; results below the smallest normal (x < -87.34) flush to 0 in the AVX2 build.
+// stays NaN; results below the smallest normal (x < -87.34) flush to 0 in the AVX2 and
+// portable builds.
 //
 // Included inside a namespace, so it includes nothing itself: the including file first brings
 // <cstdint> and, for the x86 builds, <immintrin.h> in at global scope.
@@ -268,9 +269,18 @@ inline float hmax(F a) {
   for (int i = 1; i < kWidth; ++i) s = a.v[i] > s ? a.v[i] : s;
   return s;
 }
-inline F round_nearest(F a) { JAMBA_LANEWISE(__builtin_nearbyintf(a.v[i])); }
-inline F scale_pow2(F a, F n) { JAMBA_LANEWISE(__builtin_ldexpf(a.v[i], static_cast<int>(n.v[i]))); }
-inline constexpr bool kExactScale = true;
+// Only used on |a| < 2^22 (exp clamps first): adding and removing 1.5 * 2^23 rounds to an
+// integer in the current (nearest-even) mode with plain arithmetic, no libm call.
+inline F round_nearest(F a) { JAMBA_LANEWISE((a.v[i] + 12582912.0f) - 12582912.0f); }
+// a * 2^n for integral n in [-126, 128] (the caller clamps), as in the AVX2 build. A NaN n (from
+// a NaN x, whose a is NaN too) becomes 0 before the conversion, which would be undefined.
+inline int pow2_half(float n) { return (n == n ? static_cast<int>(n) : 0) >> 1; }
+inline float pow2_factor(int e) { return from_bits(static_cast<uint32_t>(e + 127) << 23); }
+inline F scale_pow2(F a, F n) {
+  JAMBA_LANEWISE(a.v[i] * pow2_factor(pow2_half(n.v[i])) *
+                 pow2_factor((n.v[i] == n.v[i] ? static_cast<int>(n.v[i]) : 0) - pow2_half(n.v[i])));
+}
+inline constexpr bool kExactScale = false;
 inline F bits_and(F a, uint32_t m) { JAMBA_LANEWISE(from_bits(as_bits(a.v[i]) & m)); }
 inline F bits_or(F a, uint32_t m) { JAMBA_LANEWISE(from_bits(as_bits(a.v[i]) | m)); }
 inline F exponent_of(F a) { JAMBA_LANEWISE(static_cast<float>(static_cast<int>(as_bits(a.v[i]) >> 23) - 127)); }
