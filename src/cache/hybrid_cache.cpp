@@ -1,36 +1,112 @@
 #include "cache/hybrid_cache.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "base/binary_io.h"
 #include "base/error.h"
 
 namespace jamba {
 
-HybridCache::HybridCache(const ModelConfig& config, const LayerPlan& plan, int64_t max_tokens)
-    : max_tokens_(max_tokens),
+namespace {
+
+class HostMemory final : public CacheMemory {
+ public:
+  float* allocate(int64_t floats) override { return new float[static_cast<size_t>(floats)](); }
+  void release(float* p) noexcept override { delete[] p; }
+  void copy(float* dst, const float* src, int64_t floats) override { copy_floats(dst, src, floats); }
+  void upload(float* dst, const float* host, int64_t floats) override { copy_floats(dst, host, floats); }
+  void download(float* host, const float* src, int64_t floats) const override { copy_floats(host, src, floats); }
+
+ private:
+  static void copy_floats(float* dst, const float* src, int64_t floats) {
+    if (floats > 0) std::memcpy(dst, src, static_cast<size_t>(floats) * sizeof(float));
+  }
+};
+
+// KV rows are allocated in doubling steps from this many rows, so appending a token is O(1)
+// amortised and a short sequence does not reserve its whole context.
+constexpr int64_t kFirstKvRows = 256;
+
+}  // namespace
+
+std::shared_ptr<CacheMemory> host_cache_memory() {
+  static const std::shared_ptr<CacheMemory> memory = std::make_shared<HostMemory>();
+  return memory;
+}
+
+HybridCache::Block::Block(CacheMemory* memory, int64_t floats)
+    : memory_(memory), data_(floats > 0 ? memory->allocate(floats) : nullptr), size_(floats) {}
+
+HybridCache::Block::Block(Block&& other) noexcept
+    : memory_(other.memory_), data_(other.data_), size_(other.size_) {
+  other.data_ = nullptr;
+  other.size_ = 0;
+}
+
+HybridCache::Block& HybridCache::Block::operator=(Block&& other) noexcept {
+  if (this != &other) {
+    if (data_) memory_->release(data_);
+    memory_ = other.memory_;
+    data_ = other.data_;
+    size_ = other.size_;
+    other.data_ = nullptr;
+    other.size_ = 0;
+  }
+  return *this;
+}
+
+HybridCache::Block::~Block() {
+  if (data_) memory_->release(data_);
+}
+
+HybridCache::HybridCache(const ModelConfig& config, const LayerPlan& plan, int64_t max_tokens,
+                         std::shared_ptr<CacheMemory> memory)
+    : memory_(std::move(memory)),
+      max_tokens_(max_tokens),
       kv_row_(config.num_key_value_heads * config.head_dim),
       attention_layers_(plan.attention_layers),
       mamba_layers_(plan.mamba_layers),
       conv_floats_((config.mamba_d_conv - 1) * config.d_inner()),
       ssm_floats_(config.d_inner() * config.mamba_d_state) {}
 
-SeqId HybridCache::create_sequence() {
+// Sequences hold Blocks that release into memory_, so they go first.
+HybridCache::~HybridCache() { sequences_.clear(); }
+
+HybridCache::Sequence HybridCache::new_sequence() {
   Sequence s;
-  s.keys.resize(attention_layers_);
-  s.values.resize(attention_layers_);
-  s.mamba.resize(mamba_layers_);
-  for (auto& m : s.mamba) {
-    m.conv.assign(conv_floats_, 0.0f);  // HF zero-pads the conv history at the start
-    m.ssm.assign(ssm_floats_, 0.0f);
+  s.kv.resize(attention_layers_);
+  for (int64_t i = 0; i < mamba_layers_; ++i) {
+    s.conv.emplace_back(memory_.get(), conv_floats_);  // zeroed: HF zero-pads the conv history at the start
+    s.ssm.emplace_back(memory_.get(), ssm_floats_);
   }
-  sequences_.emplace(next_id_, std::move(s));
+  return s;
+}
+
+SeqId HybridCache::create_sequence() {
+  sequences_.emplace(next_id_, new_sequence());
   return next_id_++;
 }
 
 void HybridCache::release_sequence(SeqId seq) { sequences_.erase(seq); }
 
 SeqId HybridCache::fork_sequence(SeqId seq) {
-  Sequence copy = get(seq);
-  sequences_.emplace(next_id_, std::move(copy));
+  const Sequence& from = get(seq);
+  Sequence forked = new_sequence();
+  forked.length = from.length;
+  for (int64_t a = 0; a < attention_layers_; ++a) {
+    const KvSlot& src = from.kv[a];
+    KvSlot& dst = forked.kv[a];
+    grow(dst, src.rows);
+    copy(dst.keys.data(), src.keys.data(), src.rows * kv_row_);
+    copy(dst.values.data(), src.values.data(), src.rows * kv_row_);
+    dst.rows = src.rows;
+  }
+  for (int64_t m = 0; m < mamba_layers_; ++m) {
+    copy(forked.conv[m].data(), from.conv[m].data(), conv_floats_);
+    copy(forked.ssm[m].data(), from.ssm[m].data(), ssm_floats_);
+  }
+  sequences_.emplace(next_id_, std::move(forked));
   return next_id_++;
 }
 
@@ -48,26 +124,82 @@ const HybridCache::Sequence& HybridCache::get(SeqId seq) const {
 
 int64_t HybridCache::length(SeqId seq) const { return get(seq).length; }
 
-void HybridCache::append_kv(SeqId seq, int64_t slot, const float* keys, const float* values, int64_t rows) {
-  Sequence& s = get(seq);
-  s.keys[slot].insert(s.keys[slot].end(), keys, keys + rows * kv_row_);
-  s.values[slot].insert(s.values[slot].end(), values, values + rows * kv_row_);
+// Makes room for `rows` rows in total, keeping the rows already written.
+void HybridCache::grow(KvSlot& kv, int64_t rows) {
+  const int64_t capacity = kv.keys.size() / std::max<int64_t>(kv_row_, 1);
+  if (rows <= capacity) return;
+  int64_t next = std::max(capacity * 2, kFirstKvRows);
+  next = std::max(rows, std::min(next, max_tokens_));
+  Block keys(memory_.get(), next * kv_row_), values(memory_.get(), next * kv_row_);
+  copy(keys.data(), kv.keys.data(), kv.rows * kv_row_);
+  copy(values.data(), kv.values.data(), kv.rows * kv_row_);
+  kv.keys = std::move(keys);
+  kv.values = std::move(values);
 }
 
-const float* HybridCache::keys(SeqId seq, int64_t slot) const { return get(seq).keys[slot].data(); }
-const float* HybridCache::values(SeqId seq, int64_t slot) const { return get(seq).values[slot].data(); }
-MambaState& HybridCache::mamba(SeqId seq, int64_t slot) { return get(seq).mamba[slot]; }
+HybridCache::KvSlot& HybridCache::kv_slot_for_append(SeqId seq, int64_t slot, int64_t rows) {
+  Sequence& s = get(seq);
+  if (slot < 0 || slot >= attention_layers_) fail("cache: attention slot ", slot, " out of range");
+  KvSlot& kv = s.kv[slot];
+  if (kv.rows + rows > max_tokens_)
+    fail("cache: sequence ", seq, " would hold ", kv.rows + rows, " tokens, more than the context of ", max_tokens_);
+  grow(kv, kv.rows + rows);
+  return kv;
+}
+
+void HybridCache::append_kv(SeqId seq, int64_t slot, const float* keys, const float* values, int64_t rows) {
+  KvSlot& kv = kv_slot_for_append(seq, slot, rows);
+  copy(kv.keys.data() + kv.rows * kv_row_, keys, rows * kv_row_);
+  copy(kv.values.data() + kv.rows * kv_row_, values, rows * kv_row_);
+  kv.rows += rows;
+}
+
+void HybridCache::append_kv_from_host(SeqId seq, int64_t slot, const float* keys, const float* values, int64_t rows) {
+  KvSlot& kv = kv_slot_for_append(seq, slot, rows);
+  upload(kv.keys.data() + kv.rows * kv_row_, keys, rows * kv_row_);
+  upload(kv.values.data() + kv.rows * kv_row_, values, rows * kv_row_);
+  kv.rows += rows;
+}
+
+const float* HybridCache::keys(SeqId seq, int64_t slot) const { return get(seq).kv.at(slot).keys.data(); }
+const float* HybridCache::values(SeqId seq, int64_t slot) const { return get(seq).kv.at(slot).values.data(); }
+
+MambaStateRef HybridCache::mamba(SeqId seq, int64_t slot) {
+  Sequence& s = get(seq);
+  return {s.conv.at(slot).data(), s.ssm.at(slot).data()};
+}
 
 void HybridCache::commit(SeqId seq, int64_t new_tokens) {
   Sequence& s = get(seq);
   s.length += new_tokens;
-  for (const auto& k : s.keys)
-    if (static_cast<int64_t>(k.size()) != s.length * kv_row_) fail("cache: KV rows out of step with the sequence length");
+  for (const KvSlot& kv : s.kv)
+    if (kv.rows != s.length) fail("cache: KV rows out of step with the sequence length");
+}
+
+std::vector<MambaState> HybridCache::get_mamba(const Sequence& s) const {
+  std::vector<MambaState> states(mamba_layers_);
+  for (int64_t m = 0; m < mamba_layers_; ++m) {
+    states[m].conv.resize(conv_floats_);
+    states[m].ssm.resize(ssm_floats_);
+    download(states[m].conv.data(), s.conv[m].data(), conv_floats_);
+    download(states[m].ssm.data(), s.ssm[m].data(), ssm_floats_);
+  }
+  return states;
+}
+
+void HybridCache::set_mamba(Sequence& s, const std::vector<MambaState>& states) {
+  for (const MambaState& m : states)  // all checked before any is written
+    if (static_cast<int64_t>(m.conv.size()) != conv_floats_ || static_cast<int64_t>(m.ssm.size()) != ssm_floats_)
+      fail("cache: snapshot is from another model");
+  for (int64_t m = 0; m < mamba_layers_; ++m) {
+    upload(s.conv[m].data(), states[m].conv.data(), conv_floats_);
+    upload(s.ssm[m].data(), states[m].ssm.data(), ssm_floats_);
+  }
 }
 
 CacheSnapshot HybridCache::snapshot(SeqId seq) const {
   const Sequence& s = get(seq);
-  return {s.length, s.mamba};
+  return {s.length, get_mamba(s)};
 }
 
 void HybridCache::restore(SeqId seq, const CacheSnapshot& snap) {
@@ -75,10 +207,9 @@ void HybridCache::restore(SeqId seq, const CacheSnapshot& snap) {
   if (snap.length > s.length)
     fail("cache: cannot restore sequence ", seq, " to length ", snap.length, "; it holds only ", s.length);
   if (static_cast<int64_t>(snap.mamba.size()) != mamba_layers_) fail("cache: snapshot is from another model");
+  set_mamba(s, snap.mamba);
   s.length = snap.length;
-  for (auto& k : s.keys) k.resize(snap.length * kv_row_);
-  for (auto& v : s.values) v.resize(snap.length * kv_row_);
-  s.mamba = snap.mamba;
+  for (KvSlot& kv : s.kv) kv.rows = snap.length;
 }
 
 void HybridCache::write_snapshot(const CacheSnapshot& snapshot, std::ostream& out) const {
@@ -104,22 +235,29 @@ CacheSnapshot HybridCache::read_snapshot(std::istream& in, const std::string& la
 
 void HybridCache::write_sequence(SeqId seq, std::ostream& out) const {
   const Sequence& s = get(seq);
-  write_snapshot({s.length, s.mamba}, out);
-  for (int64_t a = 0; a < attention_layers_; ++a) {
-    write_floats(out, s.keys[a]);
-    write_floats(out, s.values[a]);
+  write_snapshot({s.length, get_mamba(s)}, out);
+  std::vector<float> rows(static_cast<size_t>(s.length * kv_row_));
+  for (const KvSlot& kv : s.kv) {
+    download(rows.data(), kv.keys.data(), s.length * kv_row_);
+    write_floats(out, rows);
+    download(rows.data(), kv.values.data(), s.length * kv_row_);
+    write_floats(out, rows);
   }
 }
 
 SeqId HybridCache::read_sequence(std::istream& in, const std::string& label) {
-  CacheSnapshot state = read_snapshot(in, label);
-  Sequence s;
+  const CacheSnapshot state = read_snapshot(in, label);
+  Sequence s = new_sequence();
+  set_mamba(s, state.mamba);
   s.length = state.length;
-  s.mamba = std::move(state.mamba);
   const uint64_t kv_floats = static_cast<uint64_t>(s.length * kv_row_);
-  for (int64_t a = 0; a < attention_layers_; ++a) {
-    s.keys.push_back(read_floats(in, kv_floats, label, "attention keys"));
-    s.values.push_back(read_floats(in, kv_floats, label, "attention values"));
+  for (KvSlot& kv : s.kv) {
+    const std::vector<float> keys = read_floats(in, kv_floats, label, "attention keys");
+    const std::vector<float> values = read_floats(in, kv_floats, label, "attention values");
+    grow(kv, s.length);
+    upload(kv.keys.data(), keys.data(), s.length * kv_row_);
+    upload(kv.values.data(), values.data(), s.length * kv_row_);
+    kv.rows = s.length;
   }
   sequences_.emplace(next_id_, std::move(s));
   return next_id_++;
@@ -128,8 +266,7 @@ SeqId HybridCache::read_sequence(std::istream& in, const std::string& label) {
 int64_t HybridCache::kv_bytes() const {
   int64_t total = 0;
   for (const auto& [id, s] : sequences_)
-    for (int64_t a = 0; a < attention_layers_; ++a)
-      total += static_cast<int64_t>((s.keys[a].size() + s.values[a].size()) * sizeof(float));
+    for (const KvSlot& kv : s.kv) total += 2 * kv.rows * kv_row_ * static_cast<int64_t>(sizeof(float));
   return total;
 }
 

@@ -1,11 +1,18 @@
 // HybridCache: where per-sequence state lives. Attention layers keep K/V rows (one per token);
 // Mamba layers keep a constant-size state per sequence: the last K-1 conv inputs and the fp32
-// SSM state [Di, N]. Snapshots copy the Mamba states and remember the KV length, so a sequence
-// can be rolled back to (or a new one started from) any snapshotted position.
+// SSM state [Di, N]. Snapshots copy the Mamba states (to host memory) and remember the KV
+// length, so a sequence can be rolled back to (or a new one started from) any snapshotted
+// position.
+//
+// The floats live in a CacheMemory: host memory by default, device memory when the forward runs
+// on a GPU (src/gpu), so the kernels read K/V and states where they are. Pointers the cache hands
+// out or takes (keys(), mamba(), append_kv) are in that memory; snapshots and saved sessions are
+// host data whatever the memory.
 #pragma once
 #include <cstdint>
 #include <istream>
 #include <map>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -17,9 +24,30 @@ namespace jamba {
 
 using SeqId = int64_t;
 
+// Where the cache's floats are allocated, and how they are copied in, out and within.
+class CacheMemory {
+ public:
+  virtual ~CacheMemory() = default;
+  virtual float* allocate(int64_t floats) = 0;  // zero-filled; throws Error when out of memory
+  virtual void release(float* p) noexcept = 0;
+  virtual void copy(float* dst, const float* src, int64_t floats) = 0;  // both in this memory
+  virtual void upload(float* dst, const float* host, int64_t floats) = 0;
+  virtual void download(float* host, const float* src, int64_t floats) const = 0;
+};
+
+// Plain host memory.
+std::shared_ptr<CacheMemory> host_cache_memory();
+
+// A Mamba layer's state of one sequence, in host memory (snapshots, saved sessions).
 struct MambaState {
   std::vector<float> conv;  // [K-1, Di], oldest row first
   std::vector<float> ssm;   // [Di, N], fp32 always
+};
+
+// The same, where the cache keeps it (the forward updates it in place).
+struct MambaStateRef {
+  float* conv;
+  float* ssm;
 };
 
 struct CacheSnapshot {
@@ -30,7 +58,11 @@ struct CacheSnapshot {
 class HybridCache {
  public:
   // max_tokens: the context cap per sequence (prompt + generated).
-  HybridCache(const ModelConfig& config, const LayerPlan& plan, int64_t max_tokens);
+  HybridCache(const ModelConfig& config, const LayerPlan& plan, int64_t max_tokens,
+              std::shared_ptr<CacheMemory> memory = host_cache_memory());
+  ~HybridCache();
+  HybridCache(const HybridCache&) = delete;
+  HybridCache& operator=(const HybridCache&) = delete;
 
   SeqId create_sequence();
   void release_sequence(SeqId seq);
@@ -40,12 +72,14 @@ class HybridCache {
   int64_t length(SeqId seq) const;  // tokens this sequence has processed
   int64_t max_tokens() const { return max_tokens_; }
 
-  // Attention slot `slot`: rows [0, length) are committed; append() adds rows for the forward in
-  // progress, which commit() then counts. Rows are [nkv * hd].
+  // Attention slot `slot`: rows [0, length) are committed; append_kv() adds rows for the forward
+  // in progress (from pointers in the cache's memory; append_kv_from_host from host memory),
+  // which commit() then counts. Rows are [nkv * hd].
   void append_kv(SeqId seq, int64_t slot, const float* keys, const float* values, int64_t rows);
+  void append_kv_from_host(SeqId seq, int64_t slot, const float* keys, const float* values, int64_t rows);
   const float* keys(SeqId seq, int64_t slot) const;
   const float* values(SeqId seq, int64_t slot) const;
-  MambaState& mamba(SeqId seq, int64_t slot);
+  MambaStateRef mamba(SeqId seq, int64_t slot);
   void commit(SeqId seq, int64_t new_tokens);
 
   CacheSnapshot snapshot(SeqId seq) const;
@@ -61,20 +95,56 @@ class HybridCache {
   void write_snapshot(const CacheSnapshot& snapshot, std::ostream& out) const;
   CacheSnapshot read_snapshot(std::istream& in, const std::string& label) const;
 
-  // Bytes held now (KV rows + Mamba states) over all sequences.
+  // Bytes of KV rows held now (committed) and of Mamba states, over all sequences.
   int64_t kv_bytes() const;
   int64_t state_bytes() const;
   int64_t kv_row_floats() const { return kv_row_; }
 
  private:
+  // One allocation in the cache's memory, released with it.
+  class Block {
+   public:
+    Block() = default;
+    Block(CacheMemory* memory, int64_t floats);
+    Block(Block&& other) noexcept;
+    Block& operator=(Block&& other) noexcept;
+    ~Block();
+    float* data() const { return data_; }
+    int64_t size() const { return size_; }
+
+   private:
+    CacheMemory* memory_ = nullptr;
+    float* data_ = nullptr;
+    int64_t size_ = 0;
+  };
+  struct KvSlot {
+    Block keys, values;  // capacity rows each
+    int64_t rows = 0;    // rows written (committed + appended by the forward in progress)
+  };
   struct Sequence {
     int64_t length = 0;
-    std::vector<std::vector<float>> keys, values;  // per attention slot, [rows, nkv*hd]
-    std::vector<MambaState> mamba;                 // per Mamba slot
+    std::vector<KvSlot> kv;       // per attention slot
+    std::vector<Block> conv, ssm;  // per Mamba slot
   };
   Sequence& get(SeqId seq);
   const Sequence& get(SeqId seq) const;
+  Sequence new_sequence();
+  KvSlot& kv_slot_for_append(SeqId seq, int64_t slot, int64_t rows);
+  void grow(KvSlot& kv, int64_t rows);
+  void set_mamba(Sequence& s, const std::vector<MambaState>& states);
+  // memory_'s copies, skipping empty ones (an empty KV slot has no allocation yet).
+  void copy(float* dst, const float* src, int64_t floats) {
+    if (floats > 0) memory_->copy(dst, src, floats);
+  }
+  void upload(float* dst, const float* host, int64_t floats) {
+    if (floats > 0) memory_->upload(dst, host, floats);
+  }
+  void download(float* host, const float* src, int64_t floats) const {
+    if (floats > 0) memory_->download(host, src, floats);
+  }
+  std::vector<MambaState> get_mamba(const Sequence& s) const;
 
+  std::shared_ptr<CacheMemory> memory_;
   int64_t max_tokens_;
   int64_t kv_row_;  // nkv * hd
   int64_t attention_layers_, mamba_layers_;

@@ -9,6 +9,9 @@
 // batch routes to — k per MoE layer at batch 1, the expected number of distinct ones for
 // uniform routing at batch B —, the LM head, K/V of the context, the Mamba states read and
 // written) divided by the measured read bandwidth.
+// With --device cuda the limits are the GPU's, measured in the same run: read bandwidth (a
+// read-only kernel) and the bf16 GEMM rate (cuBLASLt, 8192³), against which prefill is read;
+// decode points whose KV cache cannot fit the GPU's free memory are reported as skipped.
 #include <omp.h>
 
 #include <chrono>
@@ -31,6 +34,10 @@
 #include "model/random_checkpoint.h"
 #include "runtime/engine.h"
 #include "runtime/machine.h"
+
+#ifdef JAMBA_HAS_CUDA
+#include "ops/cuda/cuda_ops.h"
+#endif
 
 namespace jamba::cli {
 namespace {
@@ -162,6 +169,8 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
     fail(options.random_weights ? "--random-weights needs --config FILE"
                                 : "--config is for random weights: add --random-weights (or use -m MODEL)");
   if (!options.random_weights && !options.dtype.empty()) fail("--dtype applies to --random-weights only");
+  if (options.random_weights && !common.model_dir.empty())
+    fail("-m and --random-weights exclude each other: measure a checkpoint, or random weights of --config");
   std::unique_ptr<TempModelDir> temp;
   std::string model_dir = common.model_dir;
   if (options.random_weights) {
@@ -182,13 +191,20 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
     if (!common.json) std::fprintf(stderr, "random weights written in %.1f s\n", seconds_since(t0));
   }
   const bool explicit_prompt = !options.prompts.empty();
-  const std::vector<int64_t> prompts = explicit_prompt ? options.prompts : std::vector<int64_t>{512, 2048};
+  const bool gpu = common.device == "cuda";
+  // Defaults: the grid of the device (a GPU: prefill 512/2K/8K, decode batch 1/8/32 at
+  // 1K/32K/128K; a CPU: 512/2K, batch 1/4 at 512/8K).
+  const std::vector<int64_t> prompts = explicit_prompt ? options.prompts
+                                       : gpu           ? std::vector<int64_t>{512, 2048, 8192}
+                                                       : std::vector<int64_t>{512, 2048};
   const std::vector<int64_t> batches = !options.batches.empty() ? options.batches
                                        : explicit_prompt      ? std::vector<int64_t>{1}
+                                       : gpu                  ? std::vector<int64_t>{1, 8, 32}
                                                               : std::vector<int64_t>{1, 4};
   const std::vector<int64_t> contexts =
       !options.contexts.empty() ? options.contexts
       : explicit_prompt         ? std::vector<int64_t>{*std::max_element(prompts.begin(), prompts.end())}
+      : gpu                     ? std::vector<int64_t>{1024, 32768, 131072}
                                 : std::vector<int64_t>{512, 8192};
   int64_t need = 0;
   for (int64_t p : prompts) need = std::max(need, p);
@@ -205,18 +221,31 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
   const int64_t V = model.config.vocab_size;
   const int threads = omp_get_max_threads();
 
-  json prefill_rows = json::array(), decode_rows = json::array();
+  json prefill_rows = json::array(), decode_rows = json::array(), skipped = json::array();
+  int64_t device_peak = 0;  // GPU memory in use, sampled after each measurement
+  auto sample_device_memory = [&] {
+#ifdef JAMBA_HAS_CUDA
+    if (gpu) device_peak = std::max(device_peak, cuda::device_memory_used());
+#endif
+  };
+  sample_device_memory();
   if (!common.json)
-    std::printf("model: %s\nbackend %s, %d threads; weights %.2f GiB\n",
+    std::printf("model: %s\n%s, %d host threads; weights %.2f GiB\n",
                 options.random_weights ? ("random weights of " + options.config_file).c_str() : model_dir.c_str(),
-                common.backend.c_str(), threads, traffic.total / 1073741824.0);
+                engine->executor().describe().c_str(), threads, traffic.total / 1073741824.0);
 
   for (int64_t P : prompts) {
     const std::vector<int32_t> ids = random_tokens(P, V, rng);
+    if (gpu) {  // untimed first pass: GEMM plans and activation buffers are made on first use
+      const SeqId warm = cache.create_sequence();
+      engine->prefill(warm, ids, common.prefill_chunk, false);
+      cache.release_sequence(warm);
+    }
     const SeqId seq = cache.create_sequence();
     const auto t0 = Clock::now();
     engine->prefill(seq, ids, common.prefill_chunk, false);
     const double s = seconds_since(t0);
+    sample_device_memory();
     cache.release_sequence(seq);
     const double tps = static_cast<double>(P) / s;
     const double gflops = flops_per_token(model, traffic, P / 2.0) * tps / 1e9;
@@ -226,6 +255,21 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
 
   for (int64_t C : contexts) {
     for (int64_t B : batches) {
+#ifdef JAMBA_HAS_CUDA
+      if (gpu) {  // the KV rows of B sequences at C tokens, with room for activations
+        const double kv = static_cast<double>(B) * static_cast<double>(C + options.gen + 1) * 2.0 *
+                          static_cast<double>(cache.kv_row_floats()) * sizeof(float) *
+                          static_cast<double>(model.plan.attention_layers);
+        const double free_bytes = static_cast<double>(cuda::device_free_bytes());
+        if (kv > 0.85 * free_bytes) {
+          skipped.push_back({{"batch", B}, {"context", C}, {"kv_bytes", kv}, {"free_bytes", free_bytes}});
+          if (!common.json)
+            std::printf("decode batch %" PRId64 " at context %6" PRId64 ": skipped (KV needs %.1f GiB, %.1f GiB free)\n",
+                        B, C, kv / 1073741824.0, free_bytes / 1073741824.0);
+          continue;
+        }
+      }
+#endif
       std::vector<SeqId> seqs;
       const int64_t row = cache.kv_row_floats();
       std::vector<float> fake(static_cast<size_t>(C * row));
@@ -234,7 +278,7 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
       for (int64_t b = 0; b < B; ++b) {
         const SeqId seq = cache.create_sequence();
         for (int64_t slot = 0; slot < model.plan.attention_layers; ++slot)
-          cache.append_kv(seq, slot, fake.data(), fake.data(), C);
+          cache.append_kv_from_host(seq, slot, fake.data(), fake.data(), C);
         cache.commit(seq, C);
         seqs.push_back(seq);
       }
@@ -251,6 +295,7 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
       const auto t0 = Clock::now();
       for (int64_t g = 0; g < options.gen; ++g) step();
       const double s = seconds_since(t0);
+      sample_device_memory();
       for (SeqId seq : seqs) cache.release_sequence(seq);
       const double tps = static_cast<double>(B * options.gen) / s;
       decode_rows.push_back({{"batch", B},
@@ -263,7 +308,22 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
   }
   // RSS before the bandwidth probe, whose buffer would otherwise be the peak.
   const int64_t rss = peak_rss_bytes();
-  const double bandwidth = measure_read_bandwidth(options.bandwidth_mib << 20);
+  double bandwidth = 0, gemm_peak = 0;
+#ifdef JAMBA_HAS_CUDA
+  if (gpu) {
+    cuda::Context probe;
+    bandwidth = cuda::measure_read_bandwidth(probe);
+    gemm_peak = cuda::measure_bf16_gemm_flops(probe);
+  }
+#endif
+  if (!gpu) bandwidth = measure_read_bandwidth(options.bandwidth_mib << 20);
+  for (json& row : prefill_rows) {
+    if (gemm_peak <= 0) break;
+    row["fraction_of_gemm_peak"] = row["gflop_per_s"].get<double>() * 1e9 / gemm_peak;
+    if (!common.json)
+      std::printf("prefill %6" PRId64 " tokens: %.1f%% of the measured bf16 GEMM peak (%.0f TFLOP/s)\n",
+                  row["tokens"].get<int64_t>(), 100.0 * row["fraction_of_gemm_peak"].get<double>(), gemm_peak / 1e12);
+  }
   for (json& row : decode_rows) {
     const double floor_tps = row["batch"].get<double>() * bandwidth / row["bytes_per_step"].get<double>();
     row["floor_tok_per_s"] = floor_tps;
@@ -273,6 +333,7 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
                   row["batch"].get<int64_t>(), row["context"].get<int64_t>(), row["tok_per_s"].get<double>(), floor_tps,
                   100.0 * row["tok_per_s"].get<double>() / floor_tps);
   }
+  if (decode_rows.empty()) fail("bench: no decode point fits this device's memory (lower --batch or --context)");
   if (common.json) {
     const json& d0 = decode_rows.at(0);
     json doc = {{"prefill_tok_per_s", prefill_rows.at(0)["tok_per_s"]},
@@ -283,13 +344,20 @@ int run_bench(const CommonOptions& common, const BenchOptions& options) {
                 {"bandwidth_gb_per_s", bandwidth / 1e9},
                 {"peak_rss_bytes", rss},
                 {"threads", threads},
-                {"backend", common.backend},
+                {"backend", gpu ? std::string("cuda") : common.backend},
+                {"device", engine->executor().describe()},
                 {"prefill", prefill_rows},
                 {"decode", decode_rows}};
+    if (gpu) {
+      doc["gemm_peak_tflop_per_s"] = gemm_peak / 1e12;
+      doc["peak_device_memory_bytes"] = device_peak;
+      doc["skipped"] = skipped;
+    }
     std::printf("%s\n", doc.dump().c_str());
   } else {
     std::printf("read bandwidth %.1f GB/s (measured after the runs); peak RSS %.2f GiB\n", bandwidth / 1e9,
                 rss / 1073741824.0);
+    if (gpu) std::printf("peak GPU memory in use %.2f GiB\n", device_peak / 1073741824.0);
   }
   return 0;
 }

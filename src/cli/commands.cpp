@@ -25,6 +25,10 @@
 #include "runtime/generation.h"
 #include "runtime/sampler.h"
 
+#ifdef JAMBA_HAS_CUDA
+#include "gpu/cuda_executor.h"
+#endif
+
 namespace jamba::cli {
 namespace {
 
@@ -51,6 +55,19 @@ bool has_tokenizer(const std::string& model) {
 
 std::unique_ptr<Engine> open_engine(const CommonOptions& common) {
   if (common.threads > 0) omp_set_num_threads(common.threads);
+  if (common.device == "cuda") {
+    if (common.backend != "cpu") fail("--backend picks a CPU op table; it does not combine with --device cuda");
+#ifdef JAMBA_HAS_CUDA
+    const gpu::MatmulMode mode = gpu::matmul_mode_from_name(common.gpu_matmul);
+    std::unique_ptr<Model> model = Model::load(common.model_dir);
+    std::unique_ptr<Executor> executor = gpu::cuda_executor(*model, mode);
+    return std::make_unique<Engine>(std::move(model), std::move(executor), common.context);
+#else
+    fail("--device cuda: this jamba was built without CUDA (nvcc was not found when it was configured)");
+#endif
+  }
+  if (common.device != "cpu") fail("unknown --device '", common.device, "' (expected cpu or cuda)");
+  if (common.gpu_matmul != "auto") fail("--gpu-matmul applies to --device cuda only");
   const ops::Backend& backend = ops::backend_by_name(common.backend);
   return std::make_unique<Engine>(Model::load(common.model_dir), backend, common.context);
 }

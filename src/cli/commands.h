@@ -17,6 +17,8 @@ struct CommonOptions {
   std::string model_dir;
   int threads = 0;              // 0: OpenMP's default
   std::string backend = "cpu";  // "ref": the scalar reference; "cpu-avx2", "cpu-generic": a lower ISA
+  std::string device = "cpu";   // "cuda": the whole forward on the GPU (builds with CUDA only)
+  std::string gpu_matmul = "auto";  // --device cuda: "exact", "fast" or "auto" (exact for float32 configs)
   int64_t context = 0;          // --ctx; 0: the config's max_position_embeddings
   int64_t prefill_chunk = 512;  // tokens per forward while prefilling; 0: all at once
   bool json = false;

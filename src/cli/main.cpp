@@ -23,7 +23,13 @@ void add_common(CLI::App* cmd, jamba::cli::CommonOptions& common, bool needs_wei
   cmd->add_flag("--json", common.json, "print JSON");
   if (!needs_weights) return;
   cmd->add_option("-t,--threads", common.threads, "threads (default: all cores)")->check(CLI::Range(0, 4096));
-  cmd->add_option("--backend", common.backend, "op backend: cpu (default), ref, cpu-bf16, cpu-avx2, cpu-generic");
+  cmd->add_option("--backend", common.backend, "CPU op backend: cpu (default), ref, cpu-bf16, cpu-avx2, cpu-generic");
+  cmd->add_option("--device", common.device, "where the forward runs: cpu (default) or cuda (an NVIDIA GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--gpu-matmul", common.gpu_matmul,
+                  "cuda matmuls: auto (default: exact for float32 configs, else fast), exact (fp32 products, "
+                  "matches the CPU), fast (tensor cores, activations rounded to the weight dtype)")
+      ->check(CLI::IsMember({"auto", "exact", "fast"}));
   cmd->add_option("--ctx", common.context, "context length cap in tokens (default: the config's)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 40));
   cmd->add_option("--prefill-chunk", common.prefill_chunk, "tokens per forward while prefilling (0: all)")
@@ -195,7 +201,9 @@ int main(int argc, char** argv) {
 
   try {
     if (*random_cmd) return jamba::cli::run_random_model(random_model);
-    if (common.model_dir.empty()) common.model_dir = jamba::cli::default_model_dir();
+    // bench --random-weights needs no checkpoint: no default model for it.
+    const bool needs_model = !(*bench_cmd && (bench.random_weights || !bench.config_file.empty()));
+    if (common.model_dir.empty() && needs_model) common.model_dir = jamba::cli::default_model_dir();
     if (*bench_cmd) return jamba::cli::run_bench(common, bench);
     if (*generate) return jamba::cli::run_generate(common, gen);
     if (*score_cmd) return jamba::cli::run_score(common, score);

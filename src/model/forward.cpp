@@ -14,13 +14,7 @@ namespace {
 
 using Buffer = std::vector<float>;
 
-// Where each chunk's rows sit in the flattened batch.
-struct Segment {
-  SeqId seq;
-  int64_t row;     // first row in the batch
-  int64_t count;   // rows (new tokens)
-  int64_t past;    // tokens already in the cache
-};
+using Segment = BatchSegment;
 
 void copy_columns(const float* src, int64_t rows, int64_t src_cols, int64_t first_col, int64_t cols, float* dst) {
   for (int64_t r = 0; r < rows; ++r)
@@ -66,9 +60,9 @@ void mamba_mixer(const Model& m, const ops::Backend& ops, HybridCache& cache, co
   copy_columns(xz.data(), rows, 2 * Di, Di, Di, z.data());
 
   for (const Segment& s : segments) {
-    MambaState& state = cache.mamba(s.seq, spec.mamba_slot);
+    const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
     ops.causal_conv1d_silu(xs.data() + s.row * Di, s.count, Di, w.conv_weight.data(), K,
-                           w.conv_bias.empty() ? nullptr : w.conv_bias.data(), state.conv.data(),
+                           w.conv_bias.empty() ? nullptr : w.conv_bias.data(), state.conv,
                            u.data() + s.row * Di);
   }
 
@@ -89,10 +83,10 @@ void mamba_mixer(const Model& m, const ops::Backend& ops, HybridCache& cache, co
 
   Buffer y(rows * Di);
   for (const Segment& s : segments) {
-    MambaState& state = cache.mamba(s.seq, spec.mamba_slot);
+    const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
     const int64_t r = s.row;
     ops.selective_scan(u.data() + r * Di, delta.data() + r * Di, w.A.data(), B.data() + r * N, C.data() + r * N,
-                       w.D.data(), z.data() + r * Di, s.count, Di, N, state.ssm.data(), y.data() + r * Di);
+                       w.D.data(), z.data() + r * Di, s.count, Di, N, state.ssm, y.data() + r * Di);
   }
   ops.matmul(y.data(), rows, w.out_proj, w.out_proj_bias.empty() ? nullptr : w.out_proj_bias.data(), out.data());
 }
@@ -137,8 +131,10 @@ void moe_ffn(const Model& m, const ops::Backend& ops, const MoeWeights& w, const
   }
 }
 
-std::vector<Segment> plan_segments(const Model& m, const HybridCache& cache, const std::vector<SequenceChunk>& chunks) {
-  std::vector<Segment> segments;
+}  // namespace
+
+std::vector<BatchSegment> plan_batch(const Model& m, const HybridCache& cache, const std::vector<SequenceChunk>& chunks) {
+  std::vector<BatchSegment> segments;
   std::set<SeqId> seen;
   int64_t row = 0;
   for (const SequenceChunk& chunk : chunks) {
@@ -158,15 +154,13 @@ std::vector<Segment> plan_segments(const Model& m, const HybridCache& cache, con
   return segments;
 }
 
-}  // namespace
-
 std::vector<std::vector<float>> forward(const Model& m, const ops::Backend& ops, HybridCache& cache,
                                         const std::vector<SequenceChunk>& chunks) {
   const ModelConfig& c = m.config;
   const Weights& W = m.weights;
   const int64_t H = c.hidden_size, V = c.vocab_size;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const std::vector<Segment> segments = plan_segments(m, cache, chunks);
+  const std::vector<Segment> segments = plan_batch(m, cache, chunks);
   int64_t rows = 0;
   for (const Segment& s : segments) rows += s.count;
 

@@ -12,12 +12,15 @@ int64_t resolve_context(const ModelConfig& config, int64_t requested) {
 }  // namespace
 
 Engine::Engine(std::unique_ptr<Model> model, const ops::Backend& ops, int64_t max_context)
+    : Engine(std::move(model), host_executor(ops), max_context) {}
+
+Engine::Engine(std::unique_ptr<Model> model, std::unique_ptr<Executor> executor, int64_t max_context)
     : model_(std::move(model)),
-      ops_(ops),
-      cache_(model_->config, model_->plan, resolve_context(model_->config, max_context)) {}
+      executor_(std::move(executor)),
+      cache_(model_->config, model_->plan, resolve_context(model_->config, max_context), executor_->cache_memory()) {}
 
 std::vector<std::vector<float>> Engine::step(const std::vector<SequenceChunk>& chunks) {
-  return forward(*model_, ops_, cache_, chunks);
+  return executor_->forward(*model_, cache_, chunks);
 }
 
 std::vector<float> Engine::prefill(SeqId seq, std::span<const int32_t> tokens, int64_t chunk_size, bool all_logits) {

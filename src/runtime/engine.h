@@ -1,4 +1,4 @@
-// Engine: owns the model, the backend choice and the cache; runs forwards. What to run next
+// Engine: owns the model, the executor (host op table or GPU) and the cache; runs forwards. What to run next
 // (scheduling, sampling) is decided by its callers.
 #pragma once
 #include <cstdint>
@@ -10,6 +10,7 @@
 #include "model/forward.h"
 #include "model/model.h"
 #include "ops/ops.h"
+#include "runtime/executor.h"
 
 namespace jamba {
 
@@ -18,10 +19,12 @@ class Engine {
   // max_context: tokens per sequence (prompt + generated); 0 means the config's
   // max_position_embeddings.
   Engine(std::unique_ptr<Model> model, const ops::Backend& ops, int64_t max_context = 0);
+  Engine(std::unique_ptr<Model> model, std::unique_ptr<Executor> executor, int64_t max_context = 0);
 
   const Model& model() const { return *model_; }
   const ModelConfig& config() const { return model_->config; }
   HybridCache& cache() { return cache_; }
+  const Executor& executor() const { return *executor_; }
   int64_t max_context() const { return cache_.max_tokens(); }
 
   // One forward over chunks of several sequences (see model/forward.h).
@@ -33,7 +36,7 @@ class Engine {
 
  private:
   std::unique_ptr<Model> model_;
-  const ops::Backend& ops_;
+  std::unique_ptr<Executor> executor_;
   HybridCache cache_;
 };
 

@@ -2,6 +2,8 @@
 // shape, and its argument errors. Speed itself is measured, not tested.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include <cmath>
 #include <nlohmann/json.hpp>
 
@@ -33,9 +35,12 @@ int64_t expected_params() {
 TEST(Bench, RandomWeightsJsonContract) {
   test::TempDir dir;
   test::write_file(dir.file("config.json"), kConfig.dump());
+  // No checkpoint is needed, not even the default model: a missing $JAMBA_MODEL must not matter.
+  ASSERT_EQ(setenv("JAMBA_MODEL", "/nonexistent/env-model", 1), 0);
   const auto r = test::run_jamba({"bench", "--config", dir.file("config.json"), "--random-weights", "--dtype", "bf16",
                                   "--prompt", "16", "--gen", "3", "--json", "-t", "1", "--bandwidth-mib", "64"},
                                  120);
+  unsetenv("JAMBA_MODEL");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const json doc = json::parse(r.out);
   for (const char* key : {"prefill_tok_per_s", "decode_tok_per_s", "decode_floor_tok_per_s", "decode_fraction_of_floor",
@@ -103,6 +108,7 @@ TEST(Bench, BadArguments) {
   expect({"bench", "--config", dir.file("broken.json"), "--random-weights"}, 1, "broken.json");
   expect({"bench", "--config", dir.file("missing.json"), "--random-weights"}, 1, "missing.json");
   expect({"bench", "--config", dir.file("config.json"), "--random-weights", "--batch", "0"}, 2, "--batch");
+  expect({"bench", "-m", dir.path(), "--config", dir.file("config.json"), "--random-weights"}, 1, "exclude");
 }
 
 TEST(RandomModel, WritesALoadableCheckpointOfTheShape) {

@@ -174,6 +174,10 @@ TEST(CliBadInput, Arguments) {
   expect_clean_failure({"score", "-m", m, "--tokens", "1,2,3,4,5", "--ctx", "3"}, "context");
   expect_clean_failure({"score", "-m", m, "--tokens", "1,2", "--top", "1000"}, "--top");
   expect_clean_failure({"generate", "-m", m, "--tokens", "1", "--backend", "warp"}, "warp");
+  expect_clean_failure({"generate", "-m", m, "--tokens", "1", "--device", "tpu"}, "tpu");
+  expect_clean_failure({"generate", "-m", m, "--tokens", "1", "--gpu-matmul", "exact"}, "--device cuda");
+  expect_clean_failure({"generate", "-m", m, "--tokens", "1", "--gpu-matmul", "sloppy"}, "sloppy");
+  expect_clean_failure({"generate", "-m", m, "--tokens", "1", "--device", "cuda", "--backend", "ref"}, "--backend");
   expect_clean_failure({"info", "-m", m, "--cache-dtype", "f64"}, "cache-dtype");
   expect_clean_failure({"generate", "-m", "/nonexistent/model", "--tokens", "1"}, "/nonexistent/model");
 }

@@ -191,13 +191,18 @@ void run_case(const std::string& name, bool heavy, const std::function<void(Case
 // ---------------------------------------------------------------------------------------------
 // matmul.
 struct HostWeight {
-  std::vector<float> f32;        // stored values (F32) or the fp32 values the halves round to
+  std::vector<float> f32;        // stored values (F32), the fp32 values the halves round to, or q·scale (Q8)
   std::vector<uint16_t> half;    // F16/BF16 bits
+  std::vector<int8_t> q;         // Q8 integers
+  std::vector<float> scales;     // Q8 per-row scales
   TensorView host_view() const {
     TensorView v;
     v.dtype = dtype;
     v.shape = {n, k};
-    v.data = dtype == DType::F32 ? static_cast<const void*>(f32.data()) : half.data();
+    v.data = dtype == DType::F32 ? static_cast<const void*>(f32.data())
+             : dtype == DType::Q8 ? static_cast<const void*>(q.data())
+                                  : half.data();
+    if (dtype == DType::Q8) v.scales = scales.data();
     return v;
   }
   DType dtype;
@@ -208,7 +213,14 @@ HostWeight make_weight(Rng& rng, DType dtype, int64_t n, int64_t k, float scale 
   HostWeight w;
   w.dtype = dtype, w.n = n, w.k = k;
   w.f32 = rng.vec(n * k, -scale, scale);
-  if (dtype != DType::F32) {
+  if (dtype == DType::Q8) {  // integers over the whole int8 range, a different scale per row
+    w.q.resize(w.f32.size());
+    w.scales = rng.vec(n, 0.25f * scale / 127, scale / 127);
+    for (size_t i = 0; i < w.f32.size(); ++i) {
+      w.q[i] = static_cast<int8_t>(std::lround(rng.uniform(-127.4f, 127.4f)));
+      w.f32[i] = static_cast<float>(w.q[i]) * w.scales[i / static_cast<size_t>(k)];
+    }
+  } else if (dtype != DType::F32) {
     w.half.resize(w.f32.size());
     for (size_t i = 0; i < w.f32.size(); ++i) {
       w.half[i] = dtype == DType::BF16 ? f32_to_bf16(w.f32[i]) : f32_to_f16(w.f32[i]);
@@ -222,16 +234,20 @@ HostWeight make_weight(Rng& rng, DType dtype, int64_t n, int64_t k, float scale 
 struct DevWeight {
   Dev<float> f32;
   Dev<uint16_t> half;
+  Dev<int8_t> q;
+  Dev<float> scales;
   TensorView view;
   explicit DevWeight(const HostWeight& h)
-      : f32(h.dtype == DType::F32 ? h.f32.size() : 0), half(h.dtype == DType::F32 ? 0 : h.half.size()) {
-    if (h.dtype == DType::F32)
-      f32.upload(h.f32);
-    else
-      half.upload(h.half);
+      : f32(h.dtype == DType::F32 ? h.f32.size() : 0), half(h.half.size()), q(h.q.size()), scales(h.scales.size()) {
+    if (h.dtype == DType::F32) f32.upload(h.f32);
+    if (!h.half.empty()) half.upload(h.half);
+    if (!h.q.empty()) q.upload(h.q), scales.upload(h.scales);
     view.dtype = h.dtype;
     view.shape = {h.n, h.k};
-    view.data = h.dtype == DType::F32 ? static_cast<const void*>(f32.p) : half.p;
+    view.data = h.dtype == DType::F32 ? static_cast<const void*>(f32.p)
+                : h.dtype == DType::Q8 ? static_cast<const void*>(q.p)
+                                       : half.p;
+    if (h.dtype == DType::Q8) view.scales = scales.p;
     view.device = Device::CUDA;
   }
 };
@@ -240,6 +256,7 @@ const char* matmul_path(DType dt, MatmulPrecision p, int64_t m) {
   if (m <= 8) return "gemv";
   if (dt == DType::F32) return p == MatmulPrecision::kExact ? "cublasLt-fp32" : "cublasLt-tf32";
   if (p == MatmulPrecision::kExact) return dt == DType::BF16 ? "cublasLt-bf16x3" : "simt-fp32";
+  if (dt == DType::Q8) return "dequant-bf16 + cublasLt-bf16";
   return dt == DType::BF16 ? "cublasLt-bf16" : "cublasLt-f16";
 }
 
@@ -269,6 +286,8 @@ void test_matmul(cuda::Context& ctx, DType dt, MatmulPrecision prec, int64_t m, 
     if (prec == MatmulPrecision::kFast && m > 8) {
       // bf16 keeps 8 significant bits: rounding x moves it by at most 2^-8 of its value.
       if (dt == DType::BF16) c_rel += std::ldexp(1.0, -8);
+      // Q8 fast: x and the dequantized weight q·s are each rounded to bf16.
+      if (dt == DType::Q8) c_rel += 2 * std::ldexp(1.0, -8) + std::ldexp(1.0, -16);
       if (dt == DType::F32) c_rel += std::ldexp(1.0, -9);  // TF32: x and w each lose <= 2^-11
       if (dt == DType::F16) c_rel += std::ldexp(1.0, -11), c_abs = k * std::ldexp(1.0, -25) * max_w;
     }
@@ -279,6 +298,92 @@ void test_matmul(cuda::Context& ctx, DType dt, MatmulPrecision prec, int64_t m, 
     c.checks.push_back({"y", compare(got, widen(want), [&](size_t i) { return c_rel * S[i] + c_abs + 1e-30; })});
     c.note = cat("bound ", c_rel, "·S", c_abs > 0 ? cat(" + ", c_abs) : "");
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The forward's glue: the residual add, the embedding gather, the column split. Exact copies
+// and one fp32 add each, so they must equal the host computation bit for bit.
+void test_glue(cuda::Context& ctx, DType dt, int64_t rows, int64_t V, int64_t H, uint64_t seed) {
+  run_case(cat("embed_rows/add_into/copy_columns ", dtype_name(dt), " rows=", rows, " V=", V, " H=", H), false,
+           [&](Case& c) {
+             Rng rng(seed);
+             const HostWeight table = make_weight(rng, dt, V, H);
+             std::vector<int32_t> ids(static_cast<size_t>(rows));
+             for (auto& id : ids) id = static_cast<int32_t>(rng.gen() % static_cast<uint64_t>(V));
+             std::vector<float> want(static_cast<size_t>(rows * H));
+             for (int64_t r = 0; r < rows; ++r) load_row(table.host_view(), ids[r], want.data() + r * H);
+             DevWeight dtable(table);
+             Dev<int32_t> did(ids);
+             Dev<float> emb(static_cast<size_t>(rows * H));
+             cuda::embed_rows(ctx, dtable.view, did.p, rows, emb.p);
+             c.checks.push_back({"embed", compare(emb.download(), widen(want), [](size_t) { return 0.0; })});
+
+             const auto acc = rng.vec(rows * H, -1, 1), x = rng.vec(rows * H, -1, 1);
+             std::vector<float> sum(acc.size());
+             for (size_t i = 0; i < sum.size(); ++i) sum[i] = acc[i] + x[i];
+             Dev<float> dacc(acc), dx(x);
+             cuda::add_into(ctx, dacc.p, dx.p, rows * H);
+             c.checks.push_back({"add", compare(dacc.download(), widen(sum), [](size_t) { return 0.0; })});
+
+             const int64_t first = H / 3, cols = H - first - H / 5;
+             std::vector<float> part(static_cast<size_t>(rows * cols));
+             for (int64_t r = 0; r < rows; ++r)
+               for (int64_t j = 0; j < cols; ++j) part[r * cols + j] = x[r * H + first + j];
+             Dev<float> dpart(part.size());
+             cuda::copy_columns(ctx, dx.p, rows, H, first, cols, dpart.p);
+             c.checks.push_back({"columns", compare(dpart.download(), widen(part), [](size_t) { return 0.0; })});
+           });
+}
+
+// The fused glue against the unfused reference ops: add + rmsnorm, the three-way split norm of
+// x_proj's output, silu(gate)·up over stacked halves. fp32 sums in another order than the
+// reference's: rtol 1e-5 as the plain ops.
+void test_fusions(cuda::Context& ctx, int64_t rows, int64_t H, int64_t R, int64_t N, int64_t I, uint64_t seed) {
+  run_case(cat("add_rmsnorm/split_rmsnorm3/silu_mul_halves rows=", rows, " H=", H, " R=", R, " N=", N, " I=", I),
+           false, [&](Case& c) {
+             Rng rng(seed);
+             const auto h = rng.vec(rows * H, -2, 2), delta = rng.vec(rows * H, -2, 2), w = rng.vec(H, 0.5f, 1.5f);
+             std::vector<float> sum(h.size()), want(h.size());
+             for (size_t i = 0; i < sum.size(); ++i) sum[i] = h[i] + delta[i];
+             ref().rmsnorm(sum.data(), rows, H, w.data(), 1e-6f, want.data());
+             Dev<float> dh(h), dd(delta), dw(w), dy(h.size());
+             cuda::add_rmsnorm(ctx, dh.p, dd.p, rows, H, dw.p, 1e-6f, dy.p);
+             c.checks.push_back({"h", compare_tol(dh.download(), widen(sum), 0, 0)});
+             c.checks.push_back({"y", compare_tol(dy.download(), widen(want), 1e-6, 1e-5)});
+
+             const int64_t cols = R + 2 * N;
+             const auto x = rng.vec(rows * cols, -3, 3);
+             const int64_t widths[3] = {R, N, N};
+             std::vector<std::vector<float>> weights, wants;
+             std::vector<std::unique_ptr<Dev<float>>> dws, dys;
+             int64_t first = 0;
+             for (int p = 0; p < 3; ++p) {
+               weights.push_back(rng.vec(widths[p], 0.5f, 1.5f));
+               std::vector<float> part(static_cast<size_t>(rows * widths[p])), normed(part.size());
+               for (int64_t r = 0; r < rows; ++r)
+                 for (int64_t j = 0; j < widths[p]; ++j) part[r * widths[p] + j] = x[r * cols + first + j];
+               ref().rmsnorm(part.data(), rows, widths[p], weights[p].data(), 1e-6f, normed.data());
+               wants.push_back(normed);
+               dws.push_back(std::make_unique<Dev<float>>(weights[p]));
+               dys.push_back(std::make_unique<Dev<float>>(normed.size()));
+               first += widths[p];
+             }
+             Dev<float> dx(x);
+             const float* const norms[3] = {dws[0]->p, dws[1]->p, dws[2]->p};
+             float* const outs[3] = {dys[0]->p, dys[1]->p, dys[2]->p};
+             cuda::split_rmsnorm3(ctx, dx.p, rows, widths, norms, 1e-6f, outs);
+             for (int p = 0; p < 3; ++p)
+               c.checks.push_back({cat("part", p), compare_tol(dys[p]->download(), widen(wants[p]), 1e-6, 1e-5)});
+
+             const auto gu = rng.vec(rows * 2 * I, -4, 4);
+             std::vector<float> gate(static_cast<size_t>(rows * I)), up(gate.size()), act(gate.size());
+             for (int64_t r = 0; r < rows; ++r)
+               for (int64_t i = 0; i < I; ++i) gate[r * I + i] = gu[r * 2 * I + i], up[r * I + i] = gu[r * 2 * I + I + i];
+             ref().silu_mul(gate.data(), up.data(), rows * I, act.data());
+             Dev<float> dgu(gu), dact(act.size());
+             cuda::silu_mul_halves(ctx, dgu.p, rows, I, dact.p);
+             c.checks.push_back({"silu", compare_tol(dact.download(), widen(act), 1e-6, 1e-5)});
+           });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -744,13 +849,20 @@ int main(int argc, char** argv) {
   const std::vector<std::array<int64_t, 3>> mm_shapes = {
       {1, 1, 1},      {1, 33, 5},     {1, 1001, 4096}, {3, 7, 5},       {3, 257, 1000}, {8, 300, 1024},
       {9, 65, 257},   {64, 129, 1000}, {64, 512, 4096}, {257, 1001, 257}, {257, 64, 1000}, {130, 33, 8}};
-  for (DType dt : {DType::F32, DType::BF16, DType::F16})
+  for (DType dt : {DType::F32, DType::BF16, DType::F16, DType::Q8})
     for (MatmulPrecision p : {MatmulPrecision::kExact, MatmulPrecision::kFast})
       for (size_t i = 0; i < mm_shapes.size(); ++i) {
         const auto [m, n, k] = mm_shapes[i];
         if (p == MatmulPrecision::kFast && m <= 8 && i % 2 == 1) continue;  // same GEMV path as exact
         test_matmul(ctx, dt, p, m, n, k, i % 2 == 0, ++seed);
       }
+
+  for (DType dt : {DType::F32, DType::BF16, DType::F16})
+    for (auto [rows, V, H] : std::vector<std::array<int64_t, 3>>{{1, 5, 7}, {37, 1000, 257}, {3, 65, 4096}})
+      test_glue(ctx, dt, rows, V, H, ++seed);
+  test_fusions(ctx, 1, 2560, 160, 16, 6144, ++seed);
+  test_fusions(ctx, 7, 33, 3, 5, 17, ++seed);
+  test_fusions(ctx, 130, 4096, 1100, 16, 257, ++seed);
 
   for (auto [rows, n] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {7, 16}, {130, 256}, {3, 1000}, {2, 8192},
                                                                  {257, 4097}, {1, 1025}})

@@ -108,7 +108,9 @@ TEST_P(QuantizedQuality, Int8AndInt4AgainstFloat) {
   for (Variant v : {Variant{"int8", 8, 0}, Variant{"int4-g32", 4, 32}, Variant{"int4-g64", 4, 64}}) {
     const std::string out = tmp.file(v.name);
     const QuantizeResult r = quantize_checkpoint(dir, out, v.bits, v.group);
-    if (v.bits == 8) EXPECT_GT(r.quantized, 0);  // int4: a fixture's rows may all be narrower than a group
+    if (v.bits == 8) {  // int4: a fixture's rows may all be narrower than a group
+      EXPECT_GT(r.quantized, 0);
+    }
     const Quality q = compare(base, all_logits(out, tokens), config.vocab_size);
     std::printf("[ quality ] %s %s: %zu positions, top-1 agreement %.4f, mean KL %.3g, %" PRIu64 " -> %" PRIu64
                 " bytes, %zu matrices left unquantized\n",
@@ -161,7 +163,9 @@ TEST(QuantizeRows, ErrorBoundsAndNonFinite) {
           plain += std::pow(w[t] - p, 2);
         }
         EXPECT_LE(err, plain * (1 + 1e-6) + 1e-30) << "seed " << seed << " group " << group << " g " << g;
-        if (seed == 3) EXPECT_EQ(err, 0.0);
+        if (seed == 3) {
+          EXPECT_EQ(err, 0.0);
+        }
       }
     }
   }

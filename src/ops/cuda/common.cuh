@@ -38,6 +38,18 @@ inline void require(bool ok, const char* op, const Parts&... parts) {
   if (!ok) fail("cuda::", op, ": ", parts...);
 }
 
+// Names for messages (this library depends on src/ headers only, so not tensor.cpp's dtype_name).
+inline const char* dtype_label(DType d) {
+  switch (d) {
+    case DType::F32: return "F32";
+    case DType::F16: return "F16";
+    case DType::BF16: return "BF16";
+    case DType::Q8: return "Q8 (int8)";
+    case DType::Q4: return "Q4 (int4)";
+    default: return "a non-float dtype";
+  }
+}
+
 inline cudaStream_t as_cuda(Stream s) { return reinterpret_cast<cudaStream_t>(s); }
 
 // A cached cuBLASLt plan for one GEMM shape/type/alignment combination.
@@ -120,5 +132,7 @@ template <>
 __device__ __forceinline__ float to_float<__nv_bfloat16>(__nv_bfloat16 v) { return __bfloat162float(v); }
 template <>
 __device__ __forceinline__ float to_float<__half>(__half v) { return __half2float(v); }
+template <>
+__device__ __forceinline__ float to_float<int8_t>(int8_t v) { return static_cast<float>(v); }
 
 }  // namespace jamba::cuda

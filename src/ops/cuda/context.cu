@@ -124,6 +124,11 @@ void copy_to_host(void* dst, const void* src, size_t bytes) {
   JAMBA_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
 }
 void device_memset_zero(void* p, size_t bytes) { JAMBA_CUDA_CHECK(cudaMemset(p, 0, bytes)); }
+int64_t device_free_bytes() {
+  size_t free_bytes = 0, total = 0;
+  JAMBA_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return static_cast<int64_t>(free_bytes);
+}
 
 const char* precision_name(MatmulPrecision p) { return p == MatmulPrecision::kExact ? "exact" : "fast"; }
 

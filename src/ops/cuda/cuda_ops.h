@@ -60,10 +60,20 @@ void device_free(void* p);
 void copy_to_device(void* dst, const void* src, size_t bytes);
 void copy_to_host(void* dst, const void* src, size_t bytes);
 void device_memset_zero(void* p, size_t bytes);
+int64_t device_free_bytes();    // free memory of the current device
+int64_t device_memory_used();  // total minus free: this process's allocations and the driver's
+
+// The machine's limits, measured (benchmarks read their results against these): read
+// bandwidth in bytes/s (a read-only kernel over `bytes`, best of `reps`), and the bf16 GEMM rate
+// in FLOP/s (cuBLASLt, n×n×n, fp32 accumulation, best of `reps`).
+double measure_read_bandwidth(Context& ctx, int64_t bytes = int64_t{2} << 30, int reps = 5);
+double measure_bf16_gemm_flops(Context& ctx, int64_t n = 8192, int reps = 10);
 
 // ---------------------------------------------------------------------------------------------
 // matmul: y[m, n] = x[m, k] · w[n, k]ᵀ (+ bias[n]). The precision is chosen per call:
 //
+//  Q8 weights (int8 [n, k] + fp32 scales [n], device pointers) take the same paths: GEMV and
+//  SIMT apply the scale to each dot product; kFast dequantizes to bf16 for the tensor cores.
 //  kExact  fp32 products of x with the stored weights, accumulated in fp32: agrees with
 //          ops/ref to fp32 accumulation error (|Δ| ≲ 1e-6 · Σ_t |x_t w_t|). m ≤ 8 (decode):
 //          our GEMV kernel (weights read once, 16-byte loads, any dtype). m > 8: F32 weights →
@@ -89,6 +99,25 @@ void silu_mul(Context& ctx, const float* gate, const float* up, int64_t n, float
 void softplus(Context& ctx, const float* x, int64_t n, float* y);
 // y[r, c] = softplus(x[r, c] + bias[c]) over rows × n (the dt_proj bias fused with softplus).
 void softplus_bias(Context& ctx, const float* x, int64_t rows, int64_t n, const float* bias, float* y);
+
+// Fusions for the forward's glue (fewer launches per decode step):
+//  add_rmsnorm: h[r] += delta[r], then y[r] = rmsnorm(h[r]) (the residual add and the next norm).
+//  split_rmsnorm3: x [rows, n0 + n1 + n2] split into y0 [rows, n0], y1, y2, each row normalised
+//    with weight k (Mamba's dt / B / C norms over x_proj's output).
+//  silu_mul_halves: gu [rows, 2I] = [gate | up] per row → y [rows, I] = silu(gate) · up.
+void add_rmsnorm(Context& ctx, float* h, const float* delta, int64_t rows, int64_t n, const float* weight, float eps,
+                 float* y);
+void split_rmsnorm3(Context& ctx, const float* x, int64_t rows, const int64_t n[3], const float* const weight[3],
+                    float eps, float* const y[3]);
+void silu_mul_halves(Context& ctx, const float* gu, int64_t rows, int64_t I, float* y);
+// acc[i] += x[i] (the residual stream).
+void add_into(Context& ctx, float* acc, const float* x, int64_t n);
+// out[r, :] = table[ids[r], :] as fp32 (table [V, H] F32/F16/BF16; ids device int32, assumed
+// in range: the caller validates token ids on the host).
+void embed_rows(Context& ctx, const TensorView& table, const int32_t* ids, int64_t rows, float* out);
+// dst[r, :] = src[r, first_col : first_col + cols] (src rows of src_cols floats), one 2-D copy.
+void copy_columns(Context& ctx, const float* src, int64_t rows, int64_t src_cols, int64_t first_col, int64_t cols,
+                  float* dst);
 
 // ---------------------------------------------------------------------------------------------
 // Causal depthwise conv + SiLU over T new rows continuing from `state` [K-1, C] (ops.h

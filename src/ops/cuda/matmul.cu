@@ -1,4 +1,5 @@
-// y[m, n] = x[m, k] · w[n, k]ᵀ + bias, x fp32, w F32/F16/BF16 on the device.
+// y[m, n] = x[m, k] · w[n, k]ᵀ + bias, x fp32, w F32/F16/BF16 or Q8 (int8 + a scale per row) on
+// the device.
 //
 // Paths (see MatmulPrecision in cuda_ops.h for the accuracy of each):
 //  * m ≤ 8: GEMV kernel, one warp per output column j, the weight row streamed once with 16-byte
@@ -9,6 +10,8 @@
 //  * exact BF16: x = hi + mid + lo exactly (three bf16 terms hold fp32's 24 significand bits), the
 //    three stacked as 3m rows of ONE bf16 GEMM (weights read once), then y = (lo + mid) + hi + bias.
 //  * a tiled fp32 SIMT kernel for exact F16 and whenever cuBLASLt offers no algorithm.
+//  * Q8: the GEMV and SIMT kernels read int8 and apply the row's scale to the dot product; the
+//    fast path dequantizes the matrix to bf16 once per call (scratch) for a tensor-core GEMM.
 // Large m runs in row chunks so that the converted x never needs more than kMaxChunkBytes.
 #include <algorithm>
 
@@ -40,6 +43,15 @@ __device__ __forceinline__ void unpack16<__nv_bfloat16>(const uint4& raw, float*
   }
 }
 template <>
+__device__ __forceinline__ void unpack16<int8_t>(const uint4& raw, float* out) {
+  const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) out[4 * i + b] = static_cast<float>(static_cast<int8_t>(words[i] >> (8 * b)));
+  }
+}
+template <>
 __device__ __forceinline__ void unpack16<__half>(const uint4& raw, float* out) {
   const uint32_t words[4] = {raw.x, raw.y, raw.z, raw.w};
 #pragma unroll
@@ -53,6 +65,7 @@ __device__ __forceinline__ void unpack16<__half>(const uint4& raw, float* out) {
 template <typename WT, int M, bool VEC>
 __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(const float* __restrict__ x, int64_t m, int64_t k,
                                                              const WT* __restrict__ w, int64_t n,
+                                                             const float* __restrict__ scales,
                                                              const float* __restrict__ bias, float* __restrict__ y) {
   constexpr int E = 16 / sizeof(WT);  // weights per 16-byte load
   const int lane = threadIdx.x & 31;
@@ -95,17 +108,18 @@ __global__ void __launch_bounds__(kGemvThreads) gemv_kernel(const float* __restr
       }
     }
     const float b = bias ? bias[j] : 0.0f;
+    const float scale = scales ? scales[j] : 1.0f;
 #pragma unroll
     for (int i = 0; i < M; ++i) {
       const float s = warp_sum(acc[i]);
-      if (lane == 0 && i < m) y[i * n + j] = s + b;
+      if (lane == 0 && i < m) y[i * n + j] = s * scale + b;
     }
   }
 }
 
 template <typename WT, int M>
-void launch_gemv_m(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, int64_t n, const float* bias,
-                   float* y) {
+void launch_gemv_m(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, const float* scales, int64_t n,
+                   const float* bias, float* y) {
   constexpr int E = 16 / sizeof(WT);
   const bool vec = k % E == 0 && aligned16(w) && aligned16(x);
   const int64_t rows_per_block = kGemvThreads / 32;
@@ -113,19 +127,19 @@ void launch_gemv_m(Context::Impl& d, const float* x, int64_t m, int64_t k, const
   const int64_t cap = static_cast<int64_t>(d.sm_count) * 64;
   if (blocks > cap) blocks = cap;
   if (vec)
-    gemv_kernel<WT, M, true><<<static_cast<unsigned>(blocks), kGemvThreads, 0, d.stream>>>(x, m, k, w, n, bias, y);
+    gemv_kernel<WT, M, true><<<static_cast<unsigned>(blocks), kGemvThreads, 0, d.stream>>>(x, m, k, w, n, scales, bias, y);
   else
-    gemv_kernel<WT, M, false><<<static_cast<unsigned>(blocks), kGemvThreads, 0, d.stream>>>(x, m, k, w, n, bias, y);
+    gemv_kernel<WT, M, false><<<static_cast<unsigned>(blocks), kGemvThreads, 0, d.stream>>>(x, m, k, w, n, scales, bias, y);
   JAMBA_LAUNCH_CHECK("matmul(gemv)");
 }
 
 template <typename WT>
-void launch_gemv(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, int64_t n, const float* bias,
-                 float* y) {
-  if (m <= 1) return launch_gemv_m<WT, 1>(d, x, m, k, w, n, bias, y);
-  if (m <= 2) return launch_gemv_m<WT, 2>(d, x, m, k, w, n, bias, y);
-  if (m <= 4) return launch_gemv_m<WT, 4>(d, x, m, k, w, n, bias, y);
-  return launch_gemv_m<WT, 8>(d, x, m, k, w, n, bias, y);
+void launch_gemv(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, const float* scales, int64_t n,
+                 const float* bias, float* y) {
+  if (m <= 1) return launch_gemv_m<WT, 1>(d, x, m, k, w, scales, n, bias, y);
+  if (m <= 2) return launch_gemv_m<WT, 2>(d, x, m, k, w, scales, n, bias, y);
+  if (m <= 4) return launch_gemv_m<WT, 4>(d, x, m, k, w, scales, n, bias, y);
+  return launch_gemv_m<WT, 8>(d, x, m, k, w, scales, n, bias, y);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,8 +148,9 @@ constexpr int kTileM = 64, kTileN = 64, kTileK = 16;
 
 template <typename WT>
 __global__ void __launch_bounds__(256) simt_gemm_kernel(const float* __restrict__ x, int64_t m, int64_t k,
-                                                         const WT* __restrict__ w, int64_t n,
-                                                         const float* __restrict__ bias, float* __restrict__ y) {
+                                                         const WT* __restrict__ w, const float* __restrict__ scales,
+                                                         int64_t n, const float* __restrict__ bias,
+                                                         float* __restrict__ y) {
   __shared__ float xs[kTileK][kTileM + 4];
   __shared__ float ws[kTileK][kTileN + 4];
   const int tid = threadIdx.x;
@@ -151,7 +166,7 @@ __global__ void __launch_bounds__(256) simt_gemm_kernel(const float* __restrict_
       const int r = idx / kTileK, kk = idx % kTileK;
       const int64_t gm = m0 + r, gn = n0 + r, gk = k0 + kk;
       xs[kk][r] = (gm < m && gk < k) ? x[gm * k + gk] : 0.0f;
-      ws[kk][r] = (gn < n && gk < k) ? to_float<WT>(w[gn * k + gk]) : 0.0f;
+      ws[kk][r] = (gn < n && gk < k) ? to_float<WT>(w[gn * k + gk]) * (scales ? scales[gn] : 1.0f) : 0.0f;
     }
     __syncthreads();
 #pragma unroll
@@ -179,11 +194,11 @@ __global__ void __launch_bounds__(256) simt_gemm_kernel(const float* __restrict_
 }
 
 template <typename WT>
-void launch_simt(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, int64_t n, const float* bias,
-                 float* y) {
+void launch_simt(Context::Impl& d, const float* x, int64_t m, int64_t k, const WT* w, const float* scales, int64_t n,
+                 const float* bias, float* y) {
   require(ceil_div(m, kTileM) < 65536, "matmul", "m=", m, " too large for the SIMT path");
   dim3 grid(static_cast<unsigned>(ceil_div(n, kTileN)), static_cast<unsigned>(ceil_div(m, kTileM)));
-  simt_gemm_kernel<WT><<<grid, 256, 0, d.stream>>>(x, m, k, w, n, bias, y);
+  simt_gemm_kernel<WT><<<grid, 256, 0, d.stream>>>(x, m, k, w, scales, n, bias, y);
   JAMBA_LAUNCH_CHECK("matmul(simt)");
 }
 
@@ -227,6 +242,15 @@ __global__ void sum3_kernel(const float* __restrict__ stacked, int64_t count, in
     if (bias) v += bias[i % n];
     y[i] = v;
   }
+}
+
+// w[j, t] = q[j, t] · scale[j] rounded to bf16 (the Q8 fast path's tensor-core operand).
+__global__ void dequant_q8_bf16_kernel(const int8_t* __restrict__ q, const float* __restrict__ scales, int64_t n,
+                                       int64_t k, __nv_bfloat16* __restrict__ out) {
+  const int64_t count = n * k;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride)
+    out[i] = __float2bfloat16_rn(static_cast<float>(q[i]) * scales[i / k]);
 }
 
 __global__ void add_bias_kernel(float* y, int64_t count, int64_t n, const float* __restrict__ bias) {
@@ -335,9 +359,10 @@ bool lt_gemm(Context::Impl& d, cudaDataType wtype, cudaDataType xtype, cublasCom
 void simt_any(Context::Impl& d, const float* x, int64_t m, int64_t k, const TensorView& w, int64_t n,
               const float* bias, float* y) {
   switch (w.dtype) {
-    case DType::F32: return launch_simt(d, x, m, k, static_cast<const float*>(w.data), n, bias, y);
-    case DType::BF16: return launch_simt(d, x, m, k, static_cast<const __nv_bfloat16*>(w.data), n, bias, y);
-    default: return launch_simt(d, x, m, k, static_cast<const __half*>(w.data), n, bias, y);
+    case DType::F32: return launch_simt(d, x, m, k, static_cast<const float*>(w.data), nullptr, n, bias, y);
+    case DType::BF16: return launch_simt(d, x, m, k, static_cast<const __nv_bfloat16*>(w.data), nullptr, n, bias, y);
+    case DType::Q8: return launch_simt(d, x, m, k, static_cast<const int8_t*>(w.data), w.scales, n, bias, y);
+    default: return launch_simt(d, x, m, k, static_cast<const __half*>(w.data), nullptr, n, bias, y);
   }
 }
 
@@ -363,13 +388,15 @@ size_t fast_half_bytes(int64_t m, int64_t k, int64_t* rows_out) {
 
 size_t matmul_scratch_bytes(int64_t m, int64_t n, int64_t k) {
   if (m <= kGemvMaxM) return 0;
-  return std::max(exact_bf16_bytes(m, n, k, nullptr), fast_half_bytes(m, k, nullptr));
+  const size_t q8_weights = align_up(static_cast<size_t>(n * k) * 2, 256);
+  return std::max(exact_bf16_bytes(m, n, k, nullptr), fast_half_bytes(m, k, nullptr) + q8_weights);
 }
 
 void matmul(Context& ctx, const float* x, int64_t m, const TensorView& w, const float* bias, float* y,
             MatmulPrecision precision) {
-  require(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16, "matmul",
-          "weight dtype must be F32, F16 or BF16");
+  require(w.dtype == DType::F32 || w.dtype == DType::F16 || w.dtype == DType::BF16 ||
+              (w.dtype == DType::Q8 && w.scales != nullptr),
+          "matmul", "weight dtype must be F32, F16, BF16 or Q8 (with scales), got ", dtype_label(w.dtype));
   require(w.shape.size() == 2 && w.data != nullptr, "matmul", "weight must be a 2-D device tensor");
   const int64_t n = w.shape[0], k = w.shape[1];
   require(m >= 0 && n > 0 && k > 0, "matmul", "bad shape m=", m, " n=", n, " k=", k);
@@ -378,9 +405,11 @@ void matmul(Context& ctx, const float* x, int64_t m, const TensorView& w, const 
 
   if (m <= kGemvMaxM) {
     switch (w.dtype) {
-      case DType::F32: return launch_gemv(d, x, m, k, static_cast<const float*>(w.data), n, bias, y);
-      case DType::BF16: return launch_gemv(d, x, m, k, static_cast<const __nv_bfloat16*>(w.data), n, bias, y);
-      default: return launch_gemv(d, x, m, k, static_cast<const __half*>(w.data), n, bias, y);
+      case DType::F32: return launch_gemv(d, x, m, k, static_cast<const float*>(w.data), nullptr, n, bias, y);
+      case DType::BF16:
+        return launch_gemv(d, x, m, k, static_cast<const __nv_bfloat16*>(w.data), nullptr, n, bias, y);
+      case DType::Q8: return launch_gemv(d, x, m, k, static_cast<const int8_t*>(w.data), w.scales, n, bias, y);
+      default: return launch_gemv(d, x, m, k, static_cast<const __half*>(w.data), nullptr, n, bias, y);
     }
   }
 
@@ -392,7 +421,7 @@ void matmul(Context& ctx, const float* x, int64_t m, const TensorView& w, const 
   }
 
   if (precision == MatmulPrecision::kExact) {
-    if (w.dtype == DType::F16) return simt_any(d, x, m, k, w, n, bias, y);
+    if (w.dtype == DType::F16 || w.dtype == DType::Q8) return simt_any(d, x, m, k, w, n, bias, y);
     // bf16x3: per chunk of rows, 3·rows·k bf16 split terms + 3·rows·n fp32 stacked outputs.
     int64_t rows = 0;
     const size_t need = exact_bf16_bytes(m, n, k, &rows);
@@ -414,24 +443,85 @@ void matmul(Context& ctx, const float* x, int64_t m, const TensorView& w, const 
     return;
   }
 
-  // Fast: x rounded to the weight dtype, one tensor-core GEMM per chunk of rows.
+  // Fast: x rounded to the weight dtype, one tensor-core GEMM per chunk of rows. Q8 weights are
+  // dequantized to bf16 first (once per call: the GEMM then reads 2 bytes a weight).
   int64_t rows = 0;
-  const size_t need = fast_half_bytes(m, k, &rows);
+  const bool q8 = w.dtype == DType::Q8;
+  const size_t need = fast_half_bytes(m, k, &rows) + (q8 ? align_up(static_cast<size_t>(n * k) * 2, 256) : 0);
   ScratchFrame frame(d);
   d.reserve(d.scratch_top + need);
   void* xh = frame.push<uint16_t>(rows * k);
-  const cudaDataType t = w.dtype == DType::BF16 ? CUDA_R_16BF : CUDA_R_16F;
+  const void* wdata = w.data;
+  if (q8) {
+    auto* wb = frame.push<__nv_bfloat16>(n * k);
+    dequant_q8_bf16_kernel<<<elementwise_blocks(d, n * k), 256, 0, d.stream>>>(static_cast<const int8_t*>(w.data),
+                                                                               w.scales, n, k, wb);
+    JAMBA_LAUNCH_CHECK("matmul(dequant q8)");
+    wdata = wb;
+  }
+  const cudaDataType t = w.dtype == DType::F16 ? CUDA_R_16F : CUDA_R_16BF;
   for (int64_t r0 = 0; r0 < m; r0 += rows) {
     const int64_t mr = std::min(rows, m - r0);
-    if (w.dtype == DType::BF16)
+    if (w.dtype != DType::F16)
       convert_kernel<<<elementwise_blocks(d, mr * k), 256, 0, d.stream>>>(x + r0 * k, mr * k,
                                                                            static_cast<__nv_bfloat16*>(xh));
     else
       convert_kernel<<<elementwise_blocks(d, mr * k), 256, 0, d.stream>>>(x + r0 * k, mr * k, static_cast<__half*>(xh));
     JAMBA_LAUNCH_CHECK("matmul(convert)");
-    if (!lt_gemm(d, t, t, CUBLAS_COMPUTE_32F, mr, n, k, w.data, xh, bias, y + r0 * n))
+    if (!lt_gemm(d, t, t, CUBLAS_COMPUTE_32F, mr, n, k, wdata, xh, bias, y + r0 * n))
       simt_any(d, x + r0 * k, mr, k, w, n, bias, y + r0 * n);
   }
+}
+
+}  // namespace jamba::cuda
+
+namespace jamba::cuda {
+namespace {
+
+__global__ void fill_bf16_kernel(__nv_bfloat16* p, int64_t count, uint32_t seed) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count; i += stride) {
+    uint32_t h = static_cast<uint32_t>(i) * 2654435761u ^ seed;
+    h ^= h >> 15;
+    h *= 2246822519u;
+    h ^= h >> 13;
+    p[i] = __float2bfloat16_rn((static_cast<float>(h & 0xffff) / 65536.0f - 0.5f));
+  }
+}
+
+}  // namespace
+
+double measure_bf16_gemm_flops(Context& ctx, int64_t n, int reps) {
+  require(n >= 256 && reps > 0, "measure_bf16_gemm_flops", "n=", n, " reps=", reps);
+  auto& d = ctx.impl();
+  __nv_bfloat16 *a = nullptr, *b = nullptr;
+  float* c = nullptr;
+  JAMBA_CUDA_CHECK(cudaMalloc(&a, static_cast<size_t>(n * n) * 2));
+  JAMBA_CUDA_CHECK(cudaMalloc(&b, static_cast<size_t>(n * n) * 2));
+  JAMBA_CUDA_CHECK(cudaMalloc(&c, static_cast<size_t>(n * n) * 4));
+  fill_bf16_kernel<<<elementwise_blocks(d, n * n), 256, 0, d.stream>>>(a, n * n, 1u);
+  fill_bf16_kernel<<<elementwise_blocks(d, n * n), 256, 0, d.stream>>>(b, n * n, 2u);
+  cudaEvent_t start, stop;
+  JAMBA_CUDA_CHECK(cudaEventCreate(&start));
+  JAMBA_CUDA_CHECK(cudaEventCreate(&stop));
+  double best = 0;
+  bool ok = lt_gemm(d, CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F, n, n, n, a, b, nullptr, c);  // warm-up
+  for (int r = 0; ok && r < reps; ++r) {
+    JAMBA_CUDA_CHECK(cudaEventRecord(start, d.stream));
+    lt_gemm(d, CUDA_R_16BF, CUDA_R_16BF, CUBLAS_COMPUTE_32F, n, n, n, a, b, nullptr, c);
+    JAMBA_CUDA_CHECK(cudaEventRecord(stop, d.stream));
+    JAMBA_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    JAMBA_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    best = std::max(best, 2.0 * static_cast<double>(n) * n * n / (ms * 1e-3));
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  cudaFree(c);
+  require(ok, "measure_bf16_gemm_flops", "cuBLASLt has no bf16 algorithm for ", n, "^3");
+  return best;
 }
 
 }  // namespace jamba::cuda
