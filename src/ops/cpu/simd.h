@@ -259,12 +259,10 @@ inline F min(F a, F b) { JAMBA_LANEWISE(a.v[i] < b.v[i] ? a.v[i] : b.v[i]); }
 inline F abs(F a) { JAMBA_LANEWISE(from_bits(as_bits(a.v[i]) & 0x7fffffffu)); }
 inline F select_gt(F a, F b, F t, F f) { JAMBA_LANEWISE(a.v[i] > b.v[i] ? t.v[i] : f.v[i]); }
 inline F select_eq(F a, F b, F t, F f) { JAMBA_LANEWISE(a.v[i] == b.v[i] ? t.v[i] : f.v[i]); }
-// Pairwise, halves first, as the x86 builds' reductions (the matmul relies on hsum and a
-// transposed sum giving the same bits).
 inline float hsum(F a) {
-  for (int step = kWidth / 2; step >= 1; step /= 2)
-    for (int i = 0; i < step; ++i) a.v[i] = a.v[i] + a.v[i + step];
-  return a.v[0];
+  float s = 0.0f;
+  for (int i = 0; i < kWidth; ++i) s += a.v[i];
+  return s;
 }
 inline float hmax(F a) {
   float s = a.v[0];
