@@ -3,7 +3,9 @@
 // to this machine's read bandwidth so the decode matmul (bandwidth-bound) can be read as a
 // fraction of what memory can give.
 //
-//   jamba_ops_bench [--json] [--quick] [--all-isas]
+//   jamba_ops_bench [--json] [--quick] [--all-isas] [--matmul]
+//
+// --matmul: only the matmuls (every weight format: f32, bf16, f16, int8, int4), fast backends only.
 //
 // Weights are rotated among copies totalling 512 MiB, so a matmul never finds its weights in
 // the last-level cache. Each time is the best of several runs after a warm-up (see time_best);
@@ -100,16 +102,24 @@ struct Row {
   double ms = 0, gflops = 0, gbytes = 0;  // gflops / gbytes: per second, 0 when not meaningful
 };
 
-// Weights of one shape and dtype, in copies totalling >= 512 MiB, handed out in turn.
+// Weights of one shape and dtype, in copies totalling >= 512 MiB, handed out in turn. Q8 / Q4
+// (weight-only int8 per row, int4 in groups of 32) carry random scales; their bytes count too.
 class RotatingWeights {
  public:
   RotatingWeights(DType dtype, int64_t n, int64_t k) : n_(n), k_(k), dtype_(dtype) {
-    const size_t bytes = static_cast<size_t>(n * k) * jamba::dtype_size(dtype);
+    const bool quantized = dtype == DType::Q8 || dtype == DType::Q4;
+    const size_t bytes = static_cast<size_t>(dtype == DType::Q4 ? n * k / 2 : n * k * jamba::dtype_size(dtype));
+    scale_count_ = dtype == DType::Q8 ? n : dtype == DType::Q4 ? n * k / kQ4Group : 0;
     const size_t copies = std::max<size_t>(2, (size_t(512) << 20) / bytes + 1);
     const auto values = random_floats(static_cast<size_t>(n * k), 1, 0.05f);
+    std::mt19937 rng(3);
     for (size_t c = 0; c < copies; ++c) {
       auto& buf = buffers_.emplace_back(bytes);
-      if (dtype == DType::F32) {
+      if (quantized) {
+        for (auto& b : buf) b = static_cast<unsigned char>(rng());
+        auto& sc = scales_.emplace_back(scale_count_);
+        for (size_t i = 0; i < sc.size(); ++i) sc[i] = 0.001f * (1 + i % 7);
+      } else if (dtype == DType::F32) {
         std::memcpy(buf.data(), values.data(), bytes);
       } else {
         auto* h = reinterpret_cast<uint16_t*>(buf.data());
@@ -119,29 +129,37 @@ class RotatingWeights {
     }
   }
   TensorView next() {
-    const auto& buf = buffers_[turn_++ % buffers_.size()];
-    return TensorView{dtype_, {n_, k_}, buf.data()};
+    const size_t i = turn_++ % buffers_.size();
+    if (scales_.empty()) return TensorView{dtype_, {n_, k_}, buffers_[i].data()};
+    return TensorView{dtype_, {n_, k_}, buffers_[i].data(), jamba::Device::CPU, scales_[i].data(),
+                      dtype_ == DType::Q4 ? kQ4Group : 0};
   }
-  double bytes() const { return double(n_) * k_ * jamba::dtype_size(dtype_); }
+  double bytes() const {
+    return double(buffers_[0].size()) + double(scale_count_) * sizeof(float);
+  }
 
  private:
+  static constexpr int64_t kQ4Group = 32;
   int64_t n_, k_;
   DType dtype_;
+  int64_t scale_count_ = 0;
   std::vector<std::vector<unsigned char>> buffers_;
+  std::vector<std::vector<float>> scales_;
   size_t turn_ = 0;
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false, quick = false, all_isas = false;
+  bool json = false, quick = false, all_isas = false, matmul_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--json") json = true;
     else if (arg == "--quick") quick = true;
     else if (arg == "--all-isas") all_isas = true;
+    else if (arg == "--matmul") matmul_only = true;
     else {
-      std::fprintf(stderr, "usage: jamba_ops_bench [--json] [--quick] [--all-isas]\n");
+      std::fprintf(stderr, "usage: jamba_ops_bench [--json] [--quick] [--all-isas] [--matmul]\n");
       return 2;
     }
   }
@@ -169,7 +187,9 @@ int main(int argc, char** argv) {
 
   // Matmul: a Mamba-in_proj-like shape (n = 5120, k = 2560) at decode and prefill sizes.
   const int64_t n = 5120, k = 2560;
-  for (DType dtype : {DType::BF16, DType::F32}) {
+  std::vector<DType> dtypes = {DType::BF16, DType::F32};
+  if (matmul_only) dtypes = {DType::Q8, DType::Q4, DType::BF16, DType::F16, DType::F32};
+  for (DType dtype : dtypes) {
     RotatingWeights weights(dtype, n, k);
     for (int64_t m : {int64_t{1}, int64_t{4}, int64_t{512}}) {
       const auto x = random_floats(m * k, 2);
@@ -182,7 +202,7 @@ int main(int argc, char** argv) {
         add("matmul", shape, *be,
             time_best([&] { be->matmul(x.data(), m, weights.next(), nullptr, y.data()); }, 5, budget), flops,
             weights.bytes());
-      if (!(quick && m == 512))
+      if (!(quick && m == 512) && !matmul_only)
         add("matmul", shape, ref,
             time_best([&] { ref.matmul(x.data(), m, weights.next(), nullptr, y.data()); }, m == 512 ? 1 : 3,
                         m == 512 ? 0 : budget),
@@ -190,66 +210,69 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Selective scan: prefill (T = 512) and one decode step, Di = 5120, N = 16.
-  {
-    const int64_t Di = 5120, N = 16;
-    for (int64_t T : {int64_t{512}, int64_t{1}}) {
-      const auto u = random_floats(T * Di, 1), B = random_floats(T * N, 2), C = random_floats(T * N, 3);
-      const auto D = random_floats(Di, 4), z = random_floats(T * Di, 5);
-      auto delta = random_floats(T * Di, 6), A = random_floats(Di * N, 7);
-      for (float& d : delta) d = std::log1p(std::exp(d));
-      for (float& a : A) a = -std::exp(a);
-      std::vector<float> state(Di * N, 0.0f), y(T * Di);
-      const std::string shape = "T=" + std::to_string(T) + " Di=5120 N=16";
-      for (const auto* be : fast)
-        add("selective_scan", shape, *be, time_best([&] {
-              be->selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N,
+  if (!matmul_only) {
+    // Selective scan: prefill (T = 512) and one decode step, Di = 5120, N = 16.
+    {
+      const int64_t Di = 5120, N = 16;
+      for (int64_t T : {int64_t{512}, int64_t{1}}) {
+        const auto u = random_floats(T * Di, 1), B = random_floats(T * N, 2), C = random_floats(T * N, 3);
+        const auto D = random_floats(Di, 4), z = random_floats(T * Di, 5);
+        auto delta = random_floats(T * Di, 6), A = random_floats(Di * N, 7);
+        for (float& d : delta) d = std::log1p(std::exp(d));
+        for (float& a : A) a = -std::exp(a);
+        std::vector<float> state(Di * N, 0.0f), y(T * Di);
+        const std::string shape = "T=" + std::to_string(T) + " Di=5120 N=16";
+        for (const auto* be : fast)
+          add("selective_scan", shape, *be, time_best([&] {
+                be->selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N,
+                                   state.data(), y.data());
+              }, 5, budget), 0, 0);
+        add("selective_scan", shape, ref, time_best([&] {
+              ref.selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N,
                                  state.data(), y.data());
-            }, 5, budget), 0, 0);
-      add("selective_scan", shape, ref, time_best([&] {
-            ref.selective_scan(u.data(), delta.data(), A.data(), B.data(), C.data(), D.data(), z.data(), T, Di, N,
-                               state.data(), y.data());
-          }, 1, quick ? 0 : budget), 0, 0);
+            }, 1, quick ? 0 : budget), 0, 0);
+      }
     }
-  }
 
-  // Attention: decode over a 4096-token cache and a 512-token causal prefill (32 heads, 8 kv
-  // heads, head size 128).
-  {
-    const int64_t nh = 32, nkv = 8, hd = 128;
-    for (auto [T, P] : {std::pair<int64_t, int64_t>{1, 4096}, {512, 0}}) {
-      const auto q = random_floats(T * nh * hd, 1), kk = random_floats((P + T) * nkv * hd, 2),
-                 v = random_floats((P + T) * nkv * hd, 3);
-      std::vector<float> out(T * nh * hd);
-      const float scale = 1.0f / std::sqrt(float(hd));
-      const std::string shape = "T=" + std::to_string(T) + " P=" + std::to_string(P) + " 32/8x128";
-      const double kv_bytes = 2.0 * (P + T) * nkv * hd * sizeof(float);
-      for (const auto* be : fast)
-        add("attention", shape, *be, time_best([&] {
-              be->attention(q.data(), kk.data(), v.data(), T, P, nh, nkv, hd, scale, out.data());
-            }, 5, budget), 0, kv_bytes);
-      add("attention", shape, ref, time_best([&] {
-            ref.attention(q.data(), kk.data(), v.data(), T, P, nh, nkv, hd, scale, out.data());
-          }, 1, quick ? 0 : budget), 0, kv_bytes);
+    // Attention: decode over a 4096-token cache and a 512-token causal prefill (32 heads, 8 kv
+    // heads, head size 128).
+    {
+      const int64_t nh = 32, nkv = 8, hd = 128;
+      for (auto [T, P] : {std::pair<int64_t, int64_t>{1, 4096}, {512, 0}}) {
+        const auto q = random_floats(T * nh * hd, 1), kk = random_floats((P + T) * nkv * hd, 2),
+                   v = random_floats((P + T) * nkv * hd, 3);
+        std::vector<float> out(T * nh * hd);
+        const float scale = 1.0f / std::sqrt(float(hd));
+        const std::string shape = "T=" + std::to_string(T) + " P=" + std::to_string(P) + " 32/8x128";
+        const double kv_bytes = 2.0 * (P + T) * nkv * hd * sizeof(float);
+        for (const auto* be : fast)
+          add("attention", shape, *be, time_best([&] {
+                be->attention(q.data(), kk.data(), v.data(), T, P, nh, nkv, hd, scale, out.data());
+              }, 5, budget), 0, kv_bytes);
+        add("attention", shape, ref, time_best([&] {
+              ref.attention(q.data(), kk.data(), v.data(), T, P, nh, nkv, hd, scale, out.data());
+            }, 1, quick ? 0 : budget), 0, kv_bytes);
+      }
     }
-  }
 
-  // The elementwise ops at a 512-token prefill of a 5120-channel Mamba layer.
-  {
-    const int64_t T = 512, C = 5120, K = 4, count = T * C;
-    const auto x = random_floats(count, 1), up = random_floats(count, 2), w = random_floats(C * K, 3),
-               bias = random_floats(C, 4), norm = random_floats(C, 5);
-    std::vector<float> y(count), state((K - 1) * C, 0.0f);
-    for (const auto* be : {fast[0], &ref}) {
-      add("conv1d_silu", "T=512 C=5120 K=4", *be, time_best([&] {
-            be->causal_conv1d_silu(x.data(), T, C, w.data(), K, bias.data(), state.data(), y.data());
-          }, 3, budget), 0, 0);
-      add("rmsnorm", "rows=512 n=5120", *be,
-          time_best([&] { be->rmsnorm(x.data(), T, C, norm.data(), 1e-6f, y.data()); }, 3, budget), 0, 0);
-      add("silu_mul", "n=512*5120", *be,
-          time_best([&] { be->silu_mul(x.data(), up.data(), count, y.data()); }, 3, budget), 0, 0);
-      add("softplus", "n=512*5120", *be, time_best([&] { be->softplus(x.data(), count, y.data()); }, 3, budget), 0, 0);
+    // The elementwise ops at a 512-token prefill of a 5120-channel Mamba layer.
+    {
+      const int64_t T = 512, C = 5120, K = 4, count = T * C;
+      const auto x = random_floats(count, 1), up = random_floats(count, 2), w = random_floats(C * K, 3),
+                 bias = random_floats(C, 4), norm = random_floats(C, 5);
+      std::vector<float> y(count), state((K - 1) * C, 0.0f);
+      for (const auto* be : {fast[0], &ref}) {
+        add("conv1d_silu", "T=512 C=5120 K=4", *be, time_best([&] {
+              be->causal_conv1d_silu(x.data(), T, C, w.data(), K, bias.data(), state.data(), y.data());
+            }, 3, budget), 0, 0);
+        add("rmsnorm", "rows=512 n=5120", *be,
+            time_best([&] { be->rmsnorm(x.data(), T, C, norm.data(), 1e-6f, y.data()); }, 3, budget), 0, 0);
+        add("silu_mul", "n=512*5120", *be,
+            time_best([&] { be->silu_mul(x.data(), up.data(), count, y.data()); }, 3, budget), 0, 0);
+        add("softplus", "n=512*5120", *be, time_best([&] { be->softplus(x.data(), count, y.data()); }, 3, budget), 0, 0);
+      }
     }
+
   }
 
   const char* isa = jamba::ops::cpu_isa_name(jamba::ops::best_cpu_isa());

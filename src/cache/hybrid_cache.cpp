@@ -14,6 +14,7 @@ class HostMemory final : public CacheMemory {
  public:
   float* allocate(int64_t floats) override { return new float[static_cast<size_t>(floats)](); }
   void release(float* p) noexcept override { delete[] p; }
+  void fill_zero(float* p, int64_t floats) override { std::fill_n(p, floats, 0.0f); }
   void copy(float* dst, const float* src, int64_t floats) override { copy_floats(dst, src, floats); }
   void upload(float* dst, const float* host, int64_t floats) override { copy_floats(dst, host, floats); }
   void download(float* host, const float* src, int64_t floats) const override { copy_floats(host, src, floats); }
@@ -68,17 +69,40 @@ HybridCache::HybridCache(const ModelConfig& config, const LayerPlan& plan, int64
       attention_layers_(plan.attention_layers),
       mamba_layers_(plan.mamba_layers),
       conv_floats_((config.mamba_d_conv - 1) * config.d_inner()),
-      ssm_floats_(config.d_inner() * config.mamba_d_state) {}
+      ssm_floats_(config.d_inner() * config.mamba_d_state),
+      conv_pool_(static_cast<size_t>(mamba_layers_)),
+      ssm_pool_(static_cast<size_t>(mamba_layers_)) {}
 
-// Sequences hold Blocks that release into memory_, so they go first.
-HybridCache::~HybridCache() { sequences_.clear(); }
+// Sequences and pools hold Blocks that release into memory_, which therefore goes last.
+HybridCache::~HybridCache() {
+  sequences_.clear();
+  conv_pool_.clear();
+  ssm_pool_.clear();
+}
+
+// Doubles the pools (at least 4 states), keeping every state where it was.
+void HybridCache::grow_pools() {
+  const int64_t capacity = std::max<int64_t>(4, pool_capacity_ * 2);
+  for (int64_t m = 0; m < mamba_layers_; ++m) {
+    Block conv(memory_.get(), capacity * conv_floats_), ssm(memory_.get(), capacity * ssm_floats_);
+    copy(conv.data(), conv_pool_[m].data(), pool_capacity_ * conv_floats_);
+    copy(ssm.data(), ssm_pool_[m].data(), pool_capacity_ * ssm_floats_);
+    conv_pool_[m] = std::move(conv);
+    ssm_pool_[m] = std::move(ssm);
+  }
+  for (int64_t i = capacity - 1; i >= pool_capacity_; --i) free_states_.push_back(i);
+  pool_capacity_ = capacity;
+}
 
 HybridCache::Sequence HybridCache::new_sequence() {
+  if (free_states_.empty()) grow_pools();
   Sequence s;
   s.kv.resize(attention_layers_);
-  for (int64_t i = 0; i < mamba_layers_; ++i) {
-    s.conv.emplace_back(memory_.get(), conv_floats_);  // zeroed: HF zero-pads the conv history at the start
-    s.ssm.emplace_back(memory_.get(), ssm_floats_);
+  s.state = free_states_.back();
+  free_states_.pop_back();
+  for (int64_t m = 0; m < mamba_layers_; ++m) {  // HF zero-pads the conv history at the start
+    memory_->fill_zero(conv_pool_[m].data() + s.state * conv_floats_, conv_floats_);
+    memory_->fill_zero(ssm_pool_[m].data() + s.state * ssm_floats_, ssm_floats_);
   }
   return s;
 }
@@ -88,11 +112,16 @@ SeqId HybridCache::create_sequence() {
   return next_id_++;
 }
 
-void HybridCache::release_sequence(SeqId seq) { sequences_.erase(seq); }
+void HybridCache::release_sequence(SeqId seq) {
+  auto it = sequences_.find(seq);
+  if (it == sequences_.end()) return;
+  free_states_.push_back(it->second.state);
+  sequences_.erase(it);
+}
 
 SeqId HybridCache::fork_sequence(SeqId seq) {
+  Sequence forked = new_sequence();  // first: growing the pools moves every state
   const Sequence& from = get(seq);
-  Sequence forked = new_sequence();
   forked.length = from.length;
   for (int64_t a = 0; a < attention_layers_; ++a) {
     const KvSlot& src = from.kv[a];
@@ -103,8 +132,9 @@ SeqId HybridCache::fork_sequence(SeqId seq) {
     dst.rows = src.rows;
   }
   for (int64_t m = 0; m < mamba_layers_; ++m) {
-    copy(forked.conv[m].data(), from.conv[m].data(), conv_floats_);
-    copy(forked.ssm[m].data(), from.ssm[m].data(), ssm_floats_);
+    const MambaStateRef src = mamba(seq, m);
+    copy(conv_pool_[m].data() + forked.state * conv_floats_, src.conv, conv_floats_);
+    copy(ssm_pool_[m].data() + forked.state * ssm_floats_, src.ssm, ssm_floats_);
   }
   sequences_.emplace(next_id_, std::move(forked));
   return next_id_++;
@@ -165,9 +195,15 @@ const float* HybridCache::keys(SeqId seq, int64_t slot) const { return get(seq).
 const float* HybridCache::values(SeqId seq, int64_t slot) const { return get(seq).kv.at(slot).values.data(); }
 
 MambaStateRef HybridCache::mamba(SeqId seq, int64_t slot) {
-  Sequence& s = get(seq);
-  return {s.conv.at(slot).data(), s.ssm.at(slot).data()};
+  const int64_t i = get(seq).state;
+  return {conv_pool_.at(slot).data() + i * conv_floats_, ssm_pool_.at(slot).data() + i * ssm_floats_};
 }
+
+MambaPool HybridCache::mamba_pool(int64_t slot) {
+  return {conv_pool_.at(slot).data(), ssm_pool_.at(slot).data(), conv_floats_, ssm_floats_};
+}
+
+int64_t HybridCache::state_index(SeqId seq) const { return get(seq).state; }
 
 void HybridCache::commit(SeqId seq, int64_t new_tokens) {
   Sequence& s = get(seq);
@@ -181,8 +217,8 @@ std::vector<MambaState> HybridCache::get_mamba(const Sequence& s) const {
   for (int64_t m = 0; m < mamba_layers_; ++m) {
     states[m].conv.resize(conv_floats_);
     states[m].ssm.resize(ssm_floats_);
-    download(states[m].conv.data(), s.conv[m].data(), conv_floats_);
-    download(states[m].ssm.data(), s.ssm[m].data(), ssm_floats_);
+    download(states[m].conv.data(), conv_pool_[m].data() + s.state * conv_floats_, conv_floats_);
+    download(states[m].ssm.data(), ssm_pool_[m].data() + s.state * ssm_floats_, ssm_floats_);
   }
   return states;
 }
@@ -192,8 +228,8 @@ void HybridCache::set_mamba(Sequence& s, const std::vector<MambaState>& states) 
     if (static_cast<int64_t>(m.conv.size()) != conv_floats_ || static_cast<int64_t>(m.ssm.size()) != ssm_floats_)
       fail("cache: snapshot is from another model");
   for (int64_t m = 0; m < mamba_layers_; ++m) {
-    upload(s.conv[m].data(), states[m].conv.data(), conv_floats_);
-    upload(s.ssm[m].data(), states[m].ssm.data(), ssm_floats_);
+    upload(conv_pool_[m].data() + s.state * conv_floats_, states[m].conv.data(), conv_floats_);
+    upload(ssm_pool_[m].data() + s.state * ssm_floats_, states[m].ssm.data(), ssm_floats_);
   }
 }
 
@@ -246,17 +282,22 @@ void HybridCache::write_sequence(SeqId seq, std::ostream& out) const {
 }
 
 SeqId HybridCache::read_sequence(std::istream& in, const std::string& label) {
+  // Everything is read (and checked) before a pool index is taken.
   const CacheSnapshot state = read_snapshot(in, label);
+  const uint64_t kv_floats = static_cast<uint64_t>(state.length * kv_row_);
+  std::vector<std::vector<float>> keys, values;
+  for (int64_t a = 0; a < attention_layers_; ++a) {
+    keys.push_back(read_floats(in, kv_floats, label, "attention keys"));
+    values.push_back(read_floats(in, kv_floats, label, "attention values"));
+  }
   Sequence s = new_sequence();
   set_mamba(s, state.mamba);
   s.length = state.length;
-  const uint64_t kv_floats = static_cast<uint64_t>(s.length * kv_row_);
-  for (KvSlot& kv : s.kv) {
-    const std::vector<float> keys = read_floats(in, kv_floats, label, "attention keys");
-    const std::vector<float> values = read_floats(in, kv_floats, label, "attention values");
+  for (int64_t a = 0; a < attention_layers_; ++a) {
+    KvSlot& kv = s.kv[a];
     grow(kv, s.length);
-    upload(kv.keys.data(), keys.data(), s.length * kv_row_);
-    upload(kv.values.data(), values.data(), s.length * kv_row_);
+    upload(kv.keys.data(), keys[a].data(), s.length * kv_row_);
+    upload(kv.values.data(), values[a].data(), s.length * kv_row_);
     kv.rows = s.length;
   }
   sequences_.emplace(next_id_, std::move(s));

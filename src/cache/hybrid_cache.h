@@ -30,6 +30,7 @@ class CacheMemory {
   virtual ~CacheMemory() = default;
   virtual float* allocate(int64_t floats) = 0;  // zero-filled; throws Error when out of memory
   virtual void release(float* p) noexcept = 0;
+  virtual void fill_zero(float* p, int64_t floats) = 0;
   virtual void copy(float* dst, const float* src, int64_t floats) = 0;  // both in this memory
   virtual void upload(float* dst, const float* host, int64_t floats) = 0;
   virtual void download(float* host, const float* src, int64_t floats) const = 0;
@@ -48,6 +49,16 @@ struct MambaState {
 struct MambaStateRef {
   float* conv;
   float* ssm;
+};
+
+// Every sequence's state of one Mamba layer, in one array each: sequence s's conv state is at
+// conv + state_index(s) * conv_stride (floats), its SSM state at ssm + state_index(s) * ssm_stride.
+// Batched decode kernels take the base and one index per row. Valid until a sequence is created
+// (the arrays grow then).
+struct MambaPool {
+  float* conv;
+  float* ssm;
+  int64_t conv_stride, ssm_stride;
 };
 
 struct CacheSnapshot {
@@ -80,6 +91,8 @@ class HybridCache {
   const float* keys(SeqId seq, int64_t slot) const;
   const float* values(SeqId seq, int64_t slot) const;
   MambaStateRef mamba(SeqId seq, int64_t slot);
+  MambaPool mamba_pool(int64_t slot);
+  int64_t state_index(SeqId seq) const;
   void commit(SeqId seq, int64_t new_tokens);
 
   CacheSnapshot snapshot(SeqId seq) const;
@@ -123,12 +136,13 @@ class HybridCache {
   };
   struct Sequence {
     int64_t length = 0;
-    std::vector<KvSlot> kv;       // per attention slot
-    std::vector<Block> conv, ssm;  // per Mamba slot
+    std::vector<KvSlot> kv;  // per attention slot
+    int64_t state = -1;      // index into the Mamba pools
   };
   Sequence& get(SeqId seq);
   const Sequence& get(SeqId seq) const;
-  Sequence new_sequence();
+  Sequence new_sequence();  // with zeroed Mamba states at a free pool index
+  void grow_pools();
   KvSlot& kv_slot_for_append(SeqId seq, int64_t slot, int64_t rows);
   void grow(KvSlot& kv, int64_t rows);
   void set_mamba(Sequence& s, const std::vector<MambaState>& states);
@@ -150,6 +164,10 @@ class HybridCache {
   int64_t attention_layers_, mamba_layers_;
   int64_t conv_floats_, ssm_floats_;
   SeqId next_id_ = 0;
+  // Mamba states of all sequences: per Mamba slot, pool_capacity_ states; free indices listed.
+  std::vector<Block> conv_pool_, ssm_pool_;
+  int64_t pool_capacity_ = 0;
+  std::vector<int64_t> free_states_;
   std::map<SeqId, Sequence> sequences_;
 };
 

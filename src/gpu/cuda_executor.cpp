@@ -40,6 +40,9 @@ class DeviceCacheMemory final : public CacheMemory {
     cudaStreamSynchronize(stream_);  // kernels queued on it may still read the block
     cudaFree(p);
   }
+  void fill_zero(float* p, int64_t floats) override {
+    check(cudaMemsetAsync(p, 0, static_cast<size_t>(floats) * sizeof(float), stream_), "clearing cache memory");
+  }
   void copy(float* dst, const float* src, int64_t floats) override {
     if (floats <= 0) return;
     check(cudaMemcpyAsync(dst, src, static_cast<size_t>(floats) * sizeof(float), cudaMemcpyDeviceToDevice, stream_),
@@ -136,6 +139,7 @@ class CudaExecutor final : public Executor {
   std::unique_ptr<DeviceWeights> weights_;
   // Activations, reused from step to step.
   DeviceArray ids_, h_, x_, out_, a_, b_, c_, d_, e_, f_, g_, logits_;
+  const int32_t* state_slots_ = nullptr;  // this step's sequences' Mamba pool indices (decode batches)
 };
 
 void CudaExecutor::attention(HybridCache& cache, const LayerSpec& spec, const DeviceLayer& w,
@@ -170,10 +174,18 @@ void CudaExecutor::mamba(HybridCache& cache, const LayerSpec& spec, const Device
   float* u = d_.get<float>(rows * Di);
   cuda::copy_columns(ctx_, xz, rows, 2 * Di, 0, Di, xs);
   cuda::copy_columns(ctx_, xz, rows, 2 * Di, Di, Di, z);
-  for (const BatchSegment& s : segments) {
-    const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
-    cuda::causal_conv1d_silu(ctx_, xs + s.row * Di, s.count, Di, w.conv_weight, K, w.conv_bias, state.conv,
-                             u + s.row * Di);
+  // A decode batch (one token per sequence) runs the conv and the scan once for all sequences,
+  // on the cache's state pool indexed by state_slots_; otherwise each sequence runs on its own.
+  const bool decode_batch = rows == static_cast<int64_t>(segments.size());
+  const MambaPool pool = cache.mamba_pool(spec.mamba_slot);
+  if (decode_batch) {
+    cuda::causal_conv1d_silu_update(ctx_, xs, rows, Di, w.conv_weight, K, w.conv_bias, pool.conv, state_slots_, u);
+  } else {
+    for (const BatchSegment& s : segments) {
+      const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
+      cuda::causal_conv1d_silu(ctx_, xs + s.row * Di, s.count, Di, w.conv_weight, K, w.conv_bias, state.conv,
+                               u + s.row * Di);
+    }
   }
   // x_proj -> [dt | B | C], each RMSNorm'd (Jamba's difference from plain Mamba-1).
   const int64_t dbc_cols = R + 2 * N;
@@ -193,11 +205,15 @@ void CudaExecutor::mamba(HybridCache& cache, const LayerSpec& spec, const Device
   options.delta_bias = w.dt_bias;
   options.delta_softplus = true;
   float* y = g_.get<float>(rows * Di);
-  for (const BatchSegment& s : segments) {
-    const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
-    const int64_t r = s.row;
-    cuda::selective_scan(ctx_, u + r * Di, delta + r * Di, w.A, B + r * N, C + r * N, w.D, z + r * Di, s.count, Di,
-                         N, state.ssm, y + r * Di, options);
+  if (decode_batch) {
+    cuda::selective_scan_step(ctx_, rows, u, delta, w.A, B, C, w.D, z, Di, N, pool.ssm, state_slots_, y, options);
+  } else {
+    for (const BatchSegment& s : segments) {
+      const MambaStateRef state = cache.mamba(s.seq, spec.mamba_slot);
+      const int64_t r = s.row;
+      cuda::selective_scan(ctx_, u + r * Di, delta + r * Di, w.A, B + r * N, C + r * N, w.D, z + r * Di, s.count,
+                           Di, N, state.ssm, y + r * Di, options);
+    }
   }
   matmul(y, rows, w.out_proj, w.out_proj_bias, out);
 }
@@ -225,9 +241,12 @@ std::vector<std::vector<float>> CudaExecutor::forward(const Model& m, HybridCach
   std::vector<int32_t> ids;
   ids.reserve(static_cast<size_t>(rows));
   for (const SequenceChunk& chunk : chunks) ids.insert(ids.end(), chunk.tokens.begin(), chunk.tokens.end());
-  int32_t* ids_dev = ids_.get<int32_t>(rows);
+  // Token ids and the sequences' Mamba pool indices go up together.
+  for (const BatchSegment& s : segments) ids.push_back(static_cast<int32_t>(cache.state_index(s.seq)));
+  int32_t* ids_dev = ids_.get<int32_t>(static_cast<int64_t>(ids.size()));
   check(cudaMemcpyAsync(ids_dev, ids.data(), ids.size() * sizeof(int32_t), cudaMemcpyHostToDevice, stream_),
         "uploading token ids");
+  state_slots_ = ids_dev + rows;
   float* h = h_.get<float>(rows * H);
   float* x = x_.get<float>(rows * H);
   float* out = out_.get<float>(rows * H);

@@ -253,7 +253,7 @@ struct DevWeight {
 };
 
 const char* matmul_path(DType dt, MatmulPrecision p, int64_t m) {
-  if (m <= 8) return "gemv";
+  if (m <= (p == MatmulPrecision::kExact ? 8 : 2)) return "gemv";
   if (dt == DType::F32) return p == MatmulPrecision::kExact ? "cublasLt-fp32" : "cublasLt-tf32";
   if (p == MatmulPrecision::kExact) return dt == DType::BF16 ? "cublasLt-bf16x3" : "simt-fp32";
   if (dt == DType::Q8) return "dequant-bf16 + cublasLt-bf16";
@@ -283,7 +283,7 @@ void test_matmul(cuda::Context& ctx, DType dt, MatmulPrecision prec, int64_t m, 
         S[i * n + j] = s;
       }
     double c_rel = std::ldexp(1.0, -20), c_abs = 0;
-    if (prec == MatmulPrecision::kFast && m > 8) {
+    if (prec == MatmulPrecision::kFast && m > 2) {
       // bf16 keeps 8 significant bits: rounding x moves it by at most 2^-8 of its value.
       if (dt == DType::BF16) c_rel += std::ldexp(1.0, -8);
       // Q8 fast: x and the dequantized weight q·s are each rounded to bf16.
@@ -853,7 +853,7 @@ int main(int argc, char** argv) {
     for (MatmulPrecision p : {MatmulPrecision::kExact, MatmulPrecision::kFast})
       for (size_t i = 0; i < mm_shapes.size(); ++i) {
         const auto [m, n, k] = mm_shapes[i];
-        if (p == MatmulPrecision::kFast && m <= 8 && i % 2 == 1) continue;  // same GEMV path as exact
+        if (p == MatmulPrecision::kFast && m <= 2 && i % 2 == 1) continue;  // same GEMV path as exact
         test_matmul(ctx, dt, p, m, n, k, i % 2 == 0, ++seed);
       }
 

@@ -37,6 +37,10 @@ class CheckedMemory final : public CacheMemory {
     live_.erase(p);
     delete[] p;
   }
+  void fill_zero(float* p, int64_t floats) override {
+    check(p, floats);
+    std::fill_n(p, floats, 0.0f);
+  }
   void copy(float* dst, const float* src, int64_t floats) override {
     check(dst, floats);
     check(src, floats);
@@ -176,6 +180,39 @@ TEST(HybridCache, SnapshotRestoreForkAndSavedImagesThroughAnyMemory) {
   EXPECT_THROW(cache.restore(seq, later), Error);  // cannot restore forward
   EXPECT_GT(memory->uploads_, 0);
   EXPECT_GT(memory->copies_, 0);
+}
+
+TEST(HybridCache, MambaPoolKeepsStatesAcrossGrowthAndReusesFreedIndices) {
+  const ModelConfig config = small_config();
+  auto memory = std::make_shared<CheckedMemory>();
+  HybridCache cache(config, LayerPlan::from_config(config), 16, memory);
+  std::vector<SeqId> seqs;
+  for (int i = 0; i < 9; ++i) {  // past the first pool of 4 and the second of 8
+    seqs.push_back(cache.create_sequence());
+    for (int64_t m = 0; m < 2; ++m) {
+      const MambaStateRef st = cache.mamba(seqs.back(), m);
+      EXPECT_EQ(st.conv[0], 0.0f);  // a new sequence starts from zero states
+      st.conv[0] = static_cast<float>(10 * i + m);
+      st.ssm[1] = static_cast<float>(-10 * i - m);
+    }
+  }
+  std::set<int64_t> indices;
+  for (int i = 0; i < 9; ++i) {
+    indices.insert(cache.state_index(seqs[i]));
+    for (int64_t m = 0; m < 2; ++m) {
+      const MambaPool pool = cache.mamba_pool(m);
+      const int64_t at = cache.state_index(seqs[i]);
+      EXPECT_EQ(pool.conv[at * pool.conv_stride], static_cast<float>(10 * i + m));
+      EXPECT_EQ(pool.ssm[at * pool.ssm_stride + 1], static_cast<float>(-10 * i - m));
+    }
+  }
+  EXPECT_EQ(indices.size(), 9u);
+  const int64_t freed = cache.state_index(seqs[3]);
+  cache.release_sequence(seqs[3]);
+  const SeqId again = cache.create_sequence();
+  EXPECT_EQ(cache.state_index(again), freed);
+  EXPECT_EQ(cache.mamba(again, 1).ssm[1], 0.0f);  // cleared on reuse
+  EXPECT_EQ(cache.state_bytes(), 9 * 2 * (3 * 16 + 16 * 3) * 4);  // Di 16: conv 3 x 16, SSM 16 x 3
 }
 
 }  // namespace

@@ -206,31 +206,62 @@ TEST_P(Ops, MatmulRejectsBrokenQuantizedViews) {
   EXPECT_THROW(be.matmul(x.data(), 1, bad_group, nullptr, y.data()), Error);
 }
 
-// Each output's arithmetic does not depend on how many rows come with it or on the thread count,
-// so chunked prefill, decode and one-shot prefill give the same bits (tests/parity relies on it).
+// The thread count and the way a matmul's rows are cut into calls do not change results within
+// each kernel of a backend: the cpu backend has one for decode (m <= 4 rows: dot products along
+// k) and one for prefill (m > 4: vectorised across outputs), whose orders of summation differ by
+// fp32 rounding. So chunked prefill in chunks of > 4 rows and one-shot prefill give the same
+// bits, decode steps the same bits whatever the threads, and the two agree to fp32 rounding
+// (tests/parity checks the model-level consequence to 1e-5).
 TEST_P(Ops, MatmulRowsAndThreadsDoNotChangeResults) {
   const ops::Backend& be = *GetParam();
-  const int m = 64, n = 300, k = 700;
+  const int m = 64, n = 300;
   const int default_threads = omp_get_max_threads();
-  for (DType dtype : {DType::F32, DType::BF16}) {
-    StoredWeight w = make_weight(dtype, n, k, 3);
+  // Every weight format, each decoded by its own row reader on both kernels; k = 704 for the
+  // quantized ones (a multiple of int4's group of 64), 700 (a partial last vector) for the others.
+  for (DType dtype : {DType::F32, DType::BF16, DType::F16, DType::Q8, DType::Q4}) {
+    const bool quantized = dtype == DType::Q8 || dtype == DType::Q4;
+    const int k = quantized ? 704 : 700;
+    StoredWeight sw;
+    QuantWeight qw;
+    if (quantized)
+      qw = make_quant_weight(dtype, n, k, dtype == DType::Q4 ? 64 : 0, 3);
+    else
+      sw = make_weight(dtype, n, k, 3);
+    const TensorView view = quantized ? qw.view : sw.view;
     const auto x = random_floats(m * k, 4), bias = random_floats(n, 5);
-    std::vector<float> all(m * n), pieces(m * n), one_thread(m * n);
-    be.matmul(x.data(), m, w.view, bias.data(), all.data());
-    for (int i = 0; i < m;) {
-      const int rows = std::min(m - i, i % 3 == 0 ? 1 : 7);
-      be.matmul(x.data() + i * k, rows, w.view, bias.data(), pieces.data() + i * n);
+    std::vector<float> all(m * n), pieces(m * n), one_thread(m * n), decode(m * n), decode_rows(4 * n);
+    be.matmul(x.data(), m, view, bias.data(), all.data());
+    for (int i = 0; i < m;) {  // prefill in chunks of 5 to 7 rows
+      const int rows = std::min(m - i, 5 + i % 3);
+      if (rows <= 4) break;  // the last few rows: covered by `all`
+      be.matmul(x.data() + i * k, rows, view, bias.data(), pieces.data() + i * n);
       i += rows;
+      if (i >= m - 4) {
+        std::copy(all.begin() + i * n, all.end(), pieces.begin() + i * n);
+        break;
+      }
     }
     EXPECT_EQ(pieces, all) << dtype_name(dtype);
+    for (int i = 0; i < m; ++i) be.matmul(x.data() + i * k, 1, view, bias.data(), decode.data() + i * n);
+    be.matmul(x.data(), 4, view, bias.data(), decode_rows.data());  // 4 rows at once, as 4 single ones
+    EXPECT_TRUE(std::equal(decode_rows.begin(), decode_rows.end(), decode.begin())) << dtype_name(dtype);
     for (int threads : {1, 3}) {
       omp_set_num_threads(threads);
-      be.matmul(x.data(), m, w.view, bias.data(), one_thread.data());
+      be.matmul(x.data(), m, view, bias.data(), one_thread.data());
       EXPECT_EQ(one_thread, all) << dtype_name(dtype) << " threads " << threads;
-      be.matmul(x.data(), 1, w.view, bias.data(), one_thread.data());
-      EXPECT_TRUE(std::equal(all.begin(), all.begin() + n, one_thread.begin())) << "one row, threads " << threads;
+      be.matmul(x.data(), 1, view, bias.data(), one_thread.data());
+      EXPECT_TRUE(std::equal(decode.begin(), decode.begin() + n, one_thread.begin()))
+          << dtype_name(dtype) << " one row, threads " << threads;
     }
     omp_set_num_threads(default_threads);
+    // The two kernels agree to fp32 rounding: the matmul tolerance, 1e-5 of ||x_i * w_j||.
+    const std::vector<float>& exact = quantized ? qw.exact : sw.exact;
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double norm_sq = 0;
+        for (int t = 0; t < k; ++t) norm_sq += std::pow(double(x[i * k + t]) * exact[j * k + t], 2);
+        ASSERT_NEAR(decode[i * n + j], all[i * n + j], 1e-5 * std::sqrt(norm_sq)) << dtype_name(dtype) << " " << i;
+      }
   }
 }
 

@@ -55,21 +55,30 @@ void with_rows(const MatmulArgs& a, Fn&& fn) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Matmul, vectorised across outputs: a vector holds kWidth consecutive weight rows' values at
-// one column k (kWidth rows are loaded, decoded and transposed in registers), and the kernels
-// broadcast x[i, k] and do one FMA per vector: the accumulators are the outputs themselves.
+// Matmul. Two kernels, chosen by the total number of x rows (MatmulArgs::m), never by the range
+// a thread gets, so the thread count does not change results:
 //
-// Each output is bias + (sum over each block of kKc columns, in k order, of one FMA chain
-// starting from 0), whatever the number of rows, the tile it falls in or the thread: a matmul
-// over 1 row gives the same bits as over 512, so decode, chunked prefill and one-shot prefill
-// agree exactly.
+// Decode (m <= kFewRowsMax): dot products along k. A vector holds kWidth consecutive columns of
+// one weight row, decoded to fp32 in registers (Rows::get), and of x; one FMA per vector into an
+// accumulator per (x row, weight row); one horizontal sum per output at the end. Each weight row
+// is read once, start to end, at a few instructions per 64 bytes and without transposes, so
+// decode runs at memory speed (bench/ops_bench.cpp --matmul). Per output: kWidth lane chains
+// (lane l: columns l, l + kWidth, ... in k order, from 0; a tail is a masked load of zeros in x
+// and w), summed by hsum, plus the bias.
 //
-// Many rows (prefill): weight rows [jc, jc + kNc) x one k-block are decoded once into an fp32
-// panel of strips of kStrip outputs, k-major, which stays in L2 while every block of kGemmMR x
-// rows streams through it (2 * kGemmMR accumulators).
-// Few rows (decode): the weights are read once anyway, so a group of rows is decoded kChunk
-// columns at a time into an L1 buffer and consumed at once, the accumulators of a whole k-block
-// staying in registers. Decode is bound by reading the weights (bench/ops_bench.cpp).
+// Prefill (m > kFewRowsMax): vectorised across outputs. A vector holds kWidth consecutive weight
+// rows' values at one column k (kWidth rows are loaded, decoded and transposed in registers),
+// the kernels broadcast x[i, k] and do one FMA per vector: the accumulators are the outputs
+// themselves, 24 of them covering 12 x rows x 32 outputs, which dot products cannot match (16
+// outputs per 16 accumulators: twice the cache traffic per FMA). Per output: bias + (sum over
+// each block of kKc columns, in k order, of one FMA chain starting from 0), whatever the tile
+// or thread. Weight rows [jc, jc + kNc) x one k-block are decoded once into an fp32 panel of
+// strips of kStrip outputs, k-major, which stays in L2 while every block of kGemmMR x rows
+// streams through it (2 * kGemmMR accumulators).
+//
+// The two orders of summation differ by fp32 rounding (about 1e-7 of ||x * w||), so decode and
+// prefill of the same row agree to that, not bit for bit; each kernel alone gives the same bits
+// for any thread count and any split of its rows.
 
 constexpr int64_t kKc = 256, kNc = 256;
 constexpr int kStrip = 2 * kWidth;
@@ -83,16 +92,10 @@ constexpr int kGemmMR = 4;
 #endif
 constexpr int64_t kPanelFloats = kNc * kKc;
 constexpr int kFewRowsMax = 4;
-// Few rows: groups of weight rows read together, decoded kChunk columns per step, prefetched
-// kPrefetchColumns ahead. More rows at once made the memory system slower here (128 concurrent
-// row streams reached half the bandwidth of 32); measured best: 32 rows of bf16, 16 of f32 —
-// about 64 bytes of each column, at most kFewVectors output vectors.
+// The cpu-bf16 backend's decode (kernels_bf16_impl.h) still goes through transposed tiles:
+// groups of kFewVectors * kWidth rows decoded kChunk columns per step, prefetched
+// kPrefetchColumns ahead.
 constexpr int kFewVectors = 2;
-template <class Rows>
-constexpr int few_rows_vectors() {
-  constexpr int rows = 64 / static_cast<int>(sizeof(*Rows{}.base));
-  return rows >= kFewVectors * kWidth ? kFewVectors : rows >= kWidth ? rows / kWidth : 1;
-}
 constexpr int64_t kChunk = 32, kPrefetchColumns = 256;
 
 // kWidth weight rows x depth columns from kk on, into dst[c * stride + 0..kWidth) for column
@@ -199,44 +202,70 @@ void matmul_many_rows(const MatmulArgs& a, const Rows& w, int64_t i0, int64_t i1
   }
 }
 
-template <class Rows, int MR>
+
+// Decode: weight rows read at once per x row count (more rows, more memory streams in flight;
+// at most kDecodeAccs accumulators, which fit the registers with the x vectors).
+#if defined(__AVX512F__)
+constexpr int kDecodeAccs = 16;
+#else
+constexpr int kDecodeAccs = 8;
+#endif
+constexpr int decode_group(int mr) { return kDecodeAccs / mr < 8 ? kDecodeAccs / mr : 8; }
+// Software prefetch distance along each weight row, in columns: a thread reads several rows at
+// once, and fetching ahead keeps enough lines in flight for all of them.
+constexpr int64_t kDecodePrefetch = 512, kDecodePrefetchEvery = 64;
+static_assert(kDecodePrefetchEvery % kWidth == 0);
+
+template <class Rows, int MR, int G>
 void matmul_few_rows(const MatmulArgs& a, const Rows& w, int64_t i, int64_t j0, int64_t j1) {
-  constexpr int NV = few_rows_vectors<Rows>(), G = NV * kWidth;
-  alignas(64) float buf[kChunk * G];
   const float* xr[MR];
   for (int r = 0; r < MR; ++r) xr[r] = a.x + (i + r) * a.k;
-  typename Rows::Row wr[G];
   for (int64_t jg = j0; jg < j1; jg += G) {
     const int rows = static_cast<int>(min64(G, j1 - jg));
-    for (int r = 0; r < rows; ++r) wr[r] = w.row(jg + r);
-    for (int64_t k0 = 0; k0 < a.k; k0 += kKc) {
-      const int64_t kc = min64(kKc, a.k - k0);
-      F acc[MR][NV];
-      for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV; ++v) acc[r][v] = zero();
-      for (int64_t kk = 0; kk < kc; kk += kChunk) {
-        const int64_t depth = min64(kChunk, kc - kk);
-        if (k0 + kk + kPrefetchColumns < a.k)
-          for (int r = 0; r < rows; ++r) wr[r].template prefetch<3>(k0 + kk + kPrefetchColumns, kChunk);
-        for (int v = 0; v < NV; ++v) {
-          const int in_tile = rows - v * kWidth;
-          pack_rows<Rows>(wr + v * kWidth, in_tile < 0 ? 0 : in_tile > kWidth ? kWidth : in_tile, k0 + kk, depth,
-                          buf + v * kWidth, G);
-        }
-        for (int64_t c = 0; c < depth; ++c) {
-          F wv[NV];
-          for (int v = 0; v < NV; ++v) wv[v] = load(buf + c * G + v * kWidth);
-          for (int r = 0; r < MR; ++r) {
-            const F xb = set1(xr[r][k0 + kk + c]);
-            for (int v = 0; v < NV; ++v) acc[r][v] = fma(xb, wv[v], acc[r][v]);
-          }
+    typename Rows::Row wr[G];
+    // A short last group computes its first row again in the spare slots and does not store it.
+#pragma GCC unroll 8
+    for (int g = 0; g < G; ++g) wr[g] = w.row(jg + (g < rows ? g : 0));
+    const int64_t next = jg + G < j1 ? jg + G : -1;  // the next group, prefetched near the end
+    F acc[MR][G];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) acc[r][g] = zero();
+    int64_t kk = 0;
+    for (; kk + kWidth <= a.k; kk += kWidth) {
+      if (kk % kDecodePrefetchEvery == 0) {
+        const int64_t ahead = kk + kDecodePrefetch;
+        if (ahead < a.k) {
+#pragma GCC unroll 8
+          for (int g = 0; g < G; ++g) wr[g].template prefetch<3>(ahead, kDecodePrefetchEvery);
+        } else if (next >= 0) {
+          for (int g = 0; g < G && next + g < j1; ++g)
+            w.row(next + g).template prefetch<3>(ahead - a.k, kDecodePrefetchEvery);
         }
       }
-      for (int r = 0; r < MR; ++r)
-        for (int v = 0; v < NV && rows > v * kWidth; ++v)
-          finish_outputs(acc[r][v], a.y + (i + r) * a.n + jg + v * kWidth,
-                         a.bias ? a.bias + jg + v * kWidth : nullptr, rows - v * kWidth, k0 > 0);
+      F xv[MR];
+#pragma GCC unroll 8
+      for (int r = 0; r < MR; ++r) xv[r] = load(xr[r] + kk);
+#pragma GCC unroll 8
+      for (int g = 0; g < G; ++g) {
+        const F wv = wr[g].get(kk);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) acc[r][g] = fma(xv[r], wv, acc[r][g]);
+      }
     }
+    if (kk < a.k) {
+      const int n = static_cast<int>(a.k - kk);
+      F xv[MR];
+      for (int r = 0; r < MR; ++r) xv[r] = load_n(xr[r] + kk, n);
+      for (int g = 0; g < G; ++g) {
+        const F wv = wr[g].get_n(kk, n);
+        for (int r = 0; r < MR; ++r) acc[r][g] = fma(xv[r], wv, acc[r][g]);
+      }
+    }
+    for (int r = 0; r < MR; ++r)
+      for (int g = 0; g < rows; ++g)
+        a.y[(i + r) * a.n + jg + g] = (a.bias ? a.bias[jg + g] : 0.0f) + hsum(acc[r][g]);
   }
 }
 
@@ -245,15 +274,18 @@ void matmul_few_rows_any(int mr, const MatmulArgs& a, const Rows& w, int64_t i, 
   if constexpr (MR > 1) {
     if (mr < MR) return matmul_few_rows_any<Rows, MR - 1>(mr, a, w, i, j0, j1);
   }
-  matmul_few_rows<Rows, MR>(a, w, i, j0, j1);
+  matmul_few_rows<Rows, MR, decode_group(MR)>(a, w, i, j0, j1);
 }
 
+// The kernel follows a.m, the whole matmul's rows: a thread's share of a prefill can be short.
 void matmul(const MatmulArgs& a, int64_t i0, int64_t i1, int64_t j0, int64_t j1, float* panel) {
   with_rows(a, [&](const auto& w) {
-    if (i1 - i0 <= kFewRowsMax)
-      matmul_few_rows_any(static_cast<int>(i1 - i0), a, w, i0, j0, j1);
-    else
+    if (a.m <= kFewRowsMax) {
+      for (int64_t i = i0; i < i1; i += kFewRowsMax)
+        matmul_few_rows_any(static_cast<int>(min64(kFewRowsMax, i1 - i)), a, w, i, j0, j1);
+    } else {
       matmul_many_rows(a, w, i0, i1, j0, j1, panel);
+    }
   });
 }
 
@@ -497,6 +529,7 @@ static_assert(kKeyBlock % kWidth == 0);
 constexpr int kOutVecs = 8;
 
 int64_t attention_scratch_floats(int64_t queries, int64_t hd) { return queries * (kKeyBlock + 2); }
+
 
 // Lane i of the result = the sum of p[i]'s lanes.
 inline F sum_each(F* p) {

@@ -66,7 +66,7 @@ int64_t device_memory_used();  // total minus free: this process's allocations a
 // The machine's limits, measured (benchmarks read their results against these): read
 // bandwidth in bytes/s (a read-only kernel over `bytes`, best of `reps`), and the bf16 GEMM rate
 // in FLOP/s (cuBLASLt, n×n×n, fp32 accumulation, best of `reps`).
-double measure_read_bandwidth(Context& ctx, int64_t bytes = int64_t{2} << 30, int reps = 5);
+double measure_read_bandwidth(Context& ctx, int64_t bytes = int64_t{2} << 30, int reps = 10);
 double measure_bf16_gemm_flops(Context& ctx, int64_t n = 8192, int reps = 10);
 
 // ---------------------------------------------------------------------------------------------
@@ -81,7 +81,8 @@ double measure_bf16_gemm_flops(Context& ctx, int64_t n = 8192, int reps = 10);
 //          (x = hi + mid + lo, 24 bits) stacked as 3m rows of one cuBLASLt bf16 GEMM (weights
 //          read once, tensor cores, fp32 accumulation) and summed; F16 → a tiled fp32 SIMT
 //          kernel (f16 cannot hold an fp32 split: its exponent range is too small).
-//  kFast   m ≤ 8: the exact GEMV (it is bandwidth-bound, so exactness is free). m > 8: x is
+//  kFast   m ≤ 2: the exact GEMV (it is bandwidth-bound, so exactness is free; from 3 rows on,
+//          re-reading x for every output makes it slower than the tensor cores). m > 2: x is
 //          rounded to the weight dtype (round-to-nearest-even) and one cuBLASLt GEMM runs on
 //          tensor cores with fp32 accumulation: |Δ| ≤ u · Σ_t |x_t w_t| + accumulation error,
 //          u = 2^-9 for BF16, 2^-11 for F16 (x must fit f16: |x| < 65504). F32 weights → TF32

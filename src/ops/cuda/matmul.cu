@@ -2,8 +2,8 @@
 // the device.
 //
 // Paths (see MatmulPrecision in cuda_ops.h for the accuracy of each):
-//  * m ≤ 8: GEMV kernel, one warp per output column j, the weight row streamed once with 16-byte
-//    loads and dotted with all m rows of x (fp32 FMA): bandwidth-bound and exact.
+//  * m ≤ 8 (exact) or m ≤ 2 (fast): GEMV kernel, one warp per output column j, the weight row
+//    streamed once with 16-byte loads and dotted with all m rows of x (fp32 FMA): exact.
 //  * cuBLASLt (row-major y = x·wᵀ is column-major yᵀ = w·xᵀ: A = w with op T, B = x with op N),
 //    with the bias in the epilogue; plans (descriptors + heuristic's algorithm) cached per shape,
 //    types and pointer alignment.
@@ -20,7 +20,8 @@
 namespace jamba::cuda {
 namespace {
 
-constexpr int kGemvMaxM = 8;
+constexpr int kGemvMaxM = 8;      // exact precision: the GEMV up to this many rows
+constexpr int kGemvMaxMFast = 2;  // fast precision: beyond this the GEMM is faster (x re-read per output)
 constexpr int kGemvThreads = 256;
 constexpr size_t kMaxChunkBytes = size_t{256} << 20;
 
@@ -387,7 +388,7 @@ size_t fast_half_bytes(int64_t m, int64_t k, int64_t* rows_out) {
 }  // namespace
 
 size_t matmul_scratch_bytes(int64_t m, int64_t n, int64_t k) {
-  if (m <= kGemvMaxM) return 0;
+  if (m <= kGemvMaxMFast) return 0;  // the GEMV needs none
   const size_t q8_weights = align_up(static_cast<size_t>(n * k) * 2, 256);
   return std::max(exact_bf16_bytes(m, n, k, nullptr), fast_half_bytes(m, k, nullptr) + q8_weights);
 }
@@ -403,7 +404,7 @@ void matmul(Context& ctx, const float* x, int64_t m, const TensorView& w, const 
   if (m == 0) return;
   auto& d = ctx.impl();
 
-  if (m <= kGemvMaxM) {
+  if (m <= (precision == MatmulPrecision::kExact ? kGemvMaxM : kGemvMaxMFast)) {
     switch (w.dtype) {
       case DType::F32: return launch_gemv(d, x, m, k, static_cast<const float*>(w.data), nullptr, n, bias, y);
       case DType::BF16:
