@@ -1,7 +1,9 @@
 // The forward of model/forward.cpp on the GPU, op for op (reference/hf_jamba.md §2): matmuls
-// over all rows of the batch at once; conv, scan and attention per sequence, on that sequence's
-// device-resident cache. dt_proj runs without its bias: the scan adds it and applies softplus
-// (the mamba kernels' fusion; the same floats as bias-then-softplus).
+// over all rows of the batch at once; conv and scan per sequence while prefilling, once for the
+// whole batch in decode steps (one token per sequence, states in the cache's pool); attention
+// per sequence, on its device-resident KV. dt_proj runs without its bias: the scan adds it and
+// applies softplus (the mamba kernels' fusion; the same floats as bias-then-softplus). Residual
+// adds are fused into the next norm, gate/up into one matmul of the stacked weights.
 #include "gpu/cuda_executor.h"
 
 #include <cuda_runtime.h>
@@ -81,7 +83,10 @@ class DeviceArray {
         data_ = nullptr;
         bytes_ = 0;
       }
-      check(cudaMalloc(&data_, bytes), "allocating activations");
+      if (cudaMalloc(&data_, bytes) != cudaSuccess) {
+        cudaGetLastError();
+        fail("out of GPU memory for activations (", bytes >> 20, " MiB; lower --prefill-chunk or the batch)");
+      }
       bytes_ = bytes;
     }
     return static_cast<T*>(data_);

@@ -30,28 +30,36 @@ __global__ void rmsnorm_warp_kernel(const float* __restrict__ x, int64_t rows, i
   }
 }
 
+// 1 / rms of one row from every thread's partial sum of squares `ss` (n values, one block per
+// row): warp sums, then the first warp sums the warps. Synchronises so that the shared slots
+// can be reused for the next row.
+__device__ __forceinline__ float block_inv_rms(float ss, int64_t n, float eps) {
+  __shared__ float partial[kThreads / 32];
+  __shared__ float inv_shared;
+  ss = warp_sum(ss);
+  if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    float v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0f;
+    v = warp_sum(v);
+    if (threadIdx.x == 0) inv_shared = 1.0f / sqrtf(v / static_cast<float>(n) + eps);
+  }
+  __syncthreads();
+  const float inv = inv_shared;
+  __syncthreads();
+  return inv;
+}
+
 // One block per row (n > 1024: the hidden size).
 __global__ void rmsnorm_block_kernel(const float* __restrict__ x, int64_t rows, int64_t n,
                                      const float* __restrict__ weight, float eps, float* y) {
-  __shared__ float partial[kThreads / 32];
-  __shared__ float inv_shared;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     const float* xr = x + r * n;
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss = fmaf(xr[i], xr[i], ss);
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-      float v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0f;
-      v = warp_sum(v);
-      if (threadIdx.x == 0) inv_shared = 1.0f / sqrtf(v / static_cast<float>(n) + eps);
-    }
-    __syncthreads();
-    const float inv = inv_shared;
+    const float inv = block_inv_rms(ss, n, eps);
     float* yr = y + r * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = weight[i] * (xr[i] * inv);
-    __syncthreads();  // partial/inv_shared are reused by the next row
   }
 }
 
@@ -84,11 +92,9 @@ __global__ void softplus_bias_kernel(const float* x, int64_t rows, int64_t n, co
 }
 
 // h += delta, then y = rmsnorm(h): the residual add fused into the next norm (one block per row,
-// as rmsnorm_block_kernel: the same sums in the same order, so the same bits as add + rmsnorm).
+// as rmsnorm_block_kernel, which rmsnorm uses for n > 1024: there, the same bits as add + rmsnorm).
 __global__ void add_rmsnorm_kernel(float* h, const float* __restrict__ delta, int64_t rows, int64_t n,
                                    const float* __restrict__ weight, float eps, float* y) {
-  __shared__ float partial[kThreads / 32];
-  __shared__ float inv_shared;
   for (int64_t r = blockIdx.x; r < rows; r += gridDim.x) {
     float* hr = h + r * n;
     const float* dr = delta + r * n;
@@ -98,19 +104,9 @@ __global__ void add_rmsnorm_kernel(float* h, const float* __restrict__ delta, in
       hr[i] = v;
       ss = fmaf(v, v, ss);
     }
-    ss = warp_sum(ss);
-    if ((threadIdx.x & 31) == 0) partial[threadIdx.x / 32] = ss;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-      float v = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0f;
-      v = warp_sum(v);
-      if (threadIdx.x == 0) inv_shared = 1.0f / sqrtf(v / static_cast<float>(n) + eps);
-    }
-    __syncthreads();
-    const float inv = inv_shared;
+    const float inv = block_inv_rms(ss, n, eps);
     float* yr = y + r * n;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) yr[i] = weight[i] * (hr[i] * inv);
-    __syncthreads();
   }
 }
 
