@@ -3,7 +3,7 @@
 # elsewhere (tests/cuda/make_device_bundle.sh): the parity tests through the CUDA executor, the
 # demo-model tests on the GPU (when models/ is present), and optionally the benchmarks.
 #
-#   bash tests/cuda/run_forward_on_device.sh BUNDLE.tar.xz [tests] [bench CONFIG DTYPE...]
+#   bash tests/cuda/run_forward_on_device.sh BUNDLE.tar.xz [tests] [cli] [bench CONFIG DTYPE...]
 #   BENCH_ARGS="--batch 1 --context 1024"  extra options for each bench run
 #   PROFILER="nsys profile --stats=true -o /tmp/p"  a command that wraps each bench run
 #
@@ -71,12 +71,27 @@ run_tests() {
   fi
 }
 
+# The CLI end to end: greedy generation on the GPU equals the CPU's on every parity fixture.
+run_cli() {
+  section "jamba generate --device cuda vs cpu"
+  local f want got rc=0
+  for f in tests/fixtures/*/reference.json; do
+    f=$(dirname "$f")
+    want=$("$bin/jamba" generate -m "$f" --tokens 1,2,3,4,5 -n 16 --temperature 0 --ignore-eos --json | grep -o '"tokens":\[[0-9,]*\]')
+    got=$("$bin/jamba" generate -m "$f" --device cuda --tokens 1,2,3,4,5 -n 16 --temperature 0 --ignore-eos --json | grep -o '"tokens":\[[0-9,]*\]')
+    if [ -n "$want" ] && [ "$want" = "$got" ]; then echo "same  $f $got"; else echo "DIFF  $f cpu $want cuda $got"; rc=1; fi
+  done
+  echo "SUMMARY cli rc=$rc"
+  [ "$rc" = 0 ] || status=1
+}
+
 while [ $# -gt 0 ]; do
   case "$1" in
     tests) run_tests; shift ;;
+    cli) run_cli; shift ;;
     bench)
       config=$2; shift 2
-      while [ $# -gt 0 ] && [ "$1" != tests ] && [ "$1" != bench ]; do
+      while [ $# -gt 0 ] && [ "$1" != tests ] && [ "$1" != cli ] && [ "$1" != bench ]; do
         section "bench $config $1"
         # shellcheck disable=SC2086  # BENCH_ARGS: extra bench options, word-split on purpose
         ${PROFILER:-} "$bin/jamba" bench --device cuda --config "$config" --random-weights --dtype "$1" \
