@@ -101,8 +101,8 @@ HybridCache::Sequence HybridCache::new_sequence() {
   s.state = free_states_.back();
   free_states_.pop_back();
   for (int64_t m = 0; m < mamba_layers_; ++m) {  // HF zero-pads the conv history at the start
-    memory_->fill_zero(conv_pool_[m].data() + s.state * conv_floats_, conv_floats_);
-    memory_->fill_zero(ssm_pool_[m].data() + s.state * ssm_floats_, ssm_floats_);
+    zero(conv_pool_[m].data() + s.state * conv_floats_, conv_floats_);
+    zero(ssm_pool_[m].data() + s.state * ssm_floats_, ssm_floats_);
   }
   return s;
 }
@@ -120,8 +120,8 @@ void HybridCache::release_sequence(SeqId seq) {
 }
 
 SeqId HybridCache::fork_sequence(SeqId seq) {
-  Sequence forked = new_sequence();  // first: growing the pools moves every state
-  const Sequence& from = get(seq);
+  const Sequence& from = get(seq);  // checked before a pool index is taken
+  Sequence forked = new_sequence();  // may grow the pools: state pointers are taken after it
   forked.length = from.length;
   for (int64_t a = 0; a < attention_layers_; ++a) {
     const KvSlot& src = from.kv[a];

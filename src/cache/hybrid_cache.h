@@ -156,6 +156,9 @@ class HybridCache {
   void download(float* host, const float* src, int64_t floats) const {
     if (floats > 0) memory_->download(host, src, floats);
   }
+  void zero(float* p, int64_t floats) {
+    if (floats > 0) memory_->fill_zero(p, floats);
+  }
   std::vector<MambaState> get_mamba(const Sequence& s) const;
 
   std::shared_ptr<CacheMemory> memory_;

@@ -215,5 +215,13 @@ TEST(HybridCache, MambaPoolKeepsStatesAcrossGrowthAndReusesFreedIndices) {
   EXPECT_EQ(cache.state_bytes(), 9 * 2 * (3 * 16 + 16 * 3) * 4);  // Di 16: conv 3 x 16, SSM 16 x 3
 }
 
+TEST(HybridCache, FailedForkTakesNoState) {
+  const ModelConfig config = small_config();
+  HybridCache cache(config, LayerPlan::from_config(config), 16);
+  for (int i = 0; i < 3; ++i) cache.create_sequence();  // indices 0..2 of the first pool of 4
+  EXPECT_THROW(cache.fork_sequence(999), Error);
+  EXPECT_EQ(cache.state_index(cache.create_sequence()), 3);  // index 3 was not lost to the failed fork
+}
+
 }  // namespace
 }  // namespace jamba
