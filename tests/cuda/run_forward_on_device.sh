@@ -5,7 +5,7 @@
 #
 #   bash tests/cuda/run_forward_on_device.sh BUNDLE.tar.xz [tests] [cli] [bench CONFIG DTYPE...]
 #   BENCH_ARGS="--batch 1 --context 1024"  extra options for each bench run
-#   PROFILER="nsys profile --stats=true -o /tmp/p"  a command that wraps each bench run
+#   PROFILER="..."  a command that wraps each bench run (a profiler, where the machine has one)
 #
 # Prints a SUMMARY line per part; exit status 0 when every test part passed.
 set -u -o pipefail
